@@ -15,8 +15,9 @@ import pandas as pd
 __all__ = ['TAG_RE', 'SPEAKER_RE', 'TURN_RE', 'RngLike', 'DEPENDENT_OPENERS', 'AUG_METHODS', 'GENERATOR_METHODS',
            'TTA_STRATEGIES', 'as_rng', 'split_turns', 'join_turns', 'split_prefix', 'tags', 'swap_exchanges',
            'relabel_by_appearance', 'turn_shuffle', 'synonyms_path', 'load_synonyms', 'get_kiwi', 'synonym_replace',
-           'token_mask', 'TextGenerator', 'LocalSeq2SeqGenerator', 'rewrite_turns', 'augment_dataframe', 'augment_fold',
-           'tta_variants', 'mbr_index', 'tta_combine', 'tta_generate']
+           'token_mask', 'TextGenerator', 'LocalSeq2SeqGenerator', 'rewrite_turns', 'augment_dataframe',
+           'augment_with_config', 'augment_fold', 'tta_variants', 'mbr_index', 'tta_combine', 'tta_generate',
+           'tta_with_config']
 
 # %% ../nbs/08_augment.ipynb #fe0e09d6
 TAG_RE = re.compile(r'#\w+#')
@@ -293,6 +294,7 @@ def augment_dataframe(train_df: pd.DataFrame, methods, ratio: float = 1.0, seed:
     for col in ('fname', 'dialogue', 'summary'):
         if col not in train_df.columns: raise KeyError(f"augment_dataframe: the training frame has no {col!r} column (has {list(train_df.columns)}).")
     if ratio < 0: raise ValueError(f"augmentation ratio must be >= 0, got {ratio}.")
+    if ratio > 0 and not methods: raise ValueError(f"augmentation ratio {ratio} > 0 but no methods given; choose from {', '.join(AUG_METHODS)}.")
     if 'augmented' in train_df.columns and train_df['augmented'].fillna(False).astype(bool).any():
         raise ValueError("augment_dataframe: the frame already holds augmented rows; augment the original rows only (once per split).")
     rng = random.Random(seed)
@@ -329,6 +331,13 @@ def augment_dataframe(train_df: pd.DataFrame, methods, ratio: float = 1.0, seed:
                                 dropped_duplicate=int(duplicate.sum()), rejected_turns=rejected,
                                 by_method=kept['aug_method'].value_counts().to_dict())
     return out
+
+# %% ../nbs/08_augment.ipynb #bd528ad3
+def augment_with_config(train_df: pd.DataFrame, cfg, generator=None) -> pd.DataFrame:
+    "`augment_dataframe` driven by `cfg.augment` and `cfg.seed`; disabled -> originals only (marked)."
+    a = cfg.augment
+    if not a.enabled or a.ratio == 0 or not a.methods: return augment_dataframe(train_df, [], 0.0, cfg.seed)
+    return augment_dataframe(train_df, a.methods, a.ratio, cfg.seed, generator, mask_p=a.mask_probability, synonym_p=a.synonym_probability)
 
 # %% ../nbs/08_augment.ipynb #a5e9d5fa
 def augment_fold(train_df: pd.DataFrame, train_idx, val_idx, methods, ratio: float = 1.0, seed: int = 42, generator=None,
@@ -395,3 +404,11 @@ def tta_generate(dialogues: Sequence[str], summarize: Callable[[list[str]], list
     cands, k = [], 0
     for g in groups: cands.append(outs[k:k + len(g)]); k += len(g)
     return tta_combine(cands), cands
+
+# %% ../nbs/08_augment.ipynb #f7044793
+def tta_with_config(dialogues: Sequence[str], summarize: Callable[[list[str]], list[str]], cfg, generator=None) -> list[str]:
+    "Summaries of `dialogues` with TTA per `cfg.tta` (strategies, num_aug) and `cfg.augment` probabilities."
+    t = cfg.tta
+    if not t.enabled or t.num_aug == 0: return list(summarize(list(dialogues)))
+    return tta_generate(dialogues, summarize, t.strategies, t.num_aug, cfg.seed, generator,
+                        mask_p=cfg.augment.mask_probability, synonym_p=cfg.augment.synonym_probability)[0]

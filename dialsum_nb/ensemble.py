@@ -16,7 +16,7 @@ from .metrics import korean_rouge, rouge_per_row, pairwise_rouge
 __all__ = ['SPLITS', 'STACK_MODEL_PREFIX', 'ENSEMBLE_STRATEGIES', 'RESULT_COLUMNS', 'load_candidates', 'as_reference_map',
            'candidate_scores', 'model_scores', 'score_selection', 'candidate_groups', 'mbr_select', 'weighted_select',
            'fit_weights', 'voting_select', 'candidate_features', 'Stacker', 'stacking_select', 'token_average_generate',
-           'run_ensembles']
+           'run_ensembles', 'choose_submission']
 
 # %% ../nbs/09_ensemble.ipynb #475ca373
 SPLITS = ('dev', 'test', 'oof')
@@ -434,3 +434,28 @@ def run_ensembles(exp_dir, strategies=ENSEMBLE_STRATEGIES, references_dev=None, 
     return res
 
 class _Skip(Exception): "A strategy that cannot run here; recorded as its `skipped_reason`."
+
+# %% ../nbs/09_ensemble.ipynb #05111953
+def choose_submission(exp_dir, select: str = 'best') -> tuple[str, pd.DataFrame]:
+    "`(what, test predictions fname/summary)` for `select`: 'best', a strategy name, or a model name."
+    exp_dir = Path(exp_dir)
+    res_path = exp_dir/'ensemble'/'results.csv'
+    res = pd.read_csv(res_path) if res_path.exists() else pd.DataFrame(columns=RESULT_COLUMNS)
+    ran = res[res['skipped_reason'].isna() & res['dev_score'].notna()]
+    ran = ran[[(exp_dir/'ensemble'/f'{s}_test.csv').exists() for s in ran['strategy']]]
+    models = sorted(p.parent.name for p in (exp_dir/'models').glob('*/predictions_test.csv'))
+    if select == 'best':
+        best_strategy = ran.loc[ran['dev_score'].idxmax()] if len(ran) else None
+        single = res['best_single_model'].dropna().iloc[0] if res['best_single_model'].notna().any() else None
+        if best_strategy is not None and (single is None or best_strategy['dev_score'] > best_strategy['best_single_score']):
+            select = best_strategy['strategy']
+        elif single is not None: select = single
+        else: raise ValueError(f"choose_submission: nothing to choose in {exp_dir}: no ensemble results with dev scores. Run run_ensembles first, or name a model.")
+    if select in set(ran['strategy']): path = exp_dir/'ensemble'/f'{select}_test.csv'
+    elif select in models: path = exp_dir/'models'/select/'predictions_test.csv'
+    else:
+        raise ValueError(f"ensemble.select {select!r} is neither a strategy that ran ({sorted(ran['strategy'])}) nor a model with test predictions "
+                         f"({models}). Use 'best' or one of those.")
+    df = pd.read_csv(path, dtype={'fname': str, 'summary': str}, keep_default_na=False)
+    if 'candidate' in df.columns: df = df[df['candidate'] == 0]
+    return select, df[['fname', 'summary']].reset_index(drop=True)
