@@ -17,7 +17,7 @@ __all__ = ['TAG_RE', 'SPEAKER_RE', 'TURN_RE', 'RngLike', 'DEPENDENT_OPENERS', 'A
            'relabel_by_appearance', 'turn_shuffle', 'synonyms_path', 'load_synonyms', 'get_kiwi', 'synonym_replace',
            'token_mask', 'TextGenerator', 'LocalSeq2SeqGenerator', 'rewrite_turns', 'augment_dataframe',
            'augment_with_config', 'augment_fold', 'tta_variants', 'mbr_index', 'tta_combine', 'tta_generate',
-           'tta_with_config']
+           'tta_with_config', 'tta_predict']
 
 # %% ../nbs/08_augment.ipynb #fe0e09d6
 TAG_RE = re.compile(r'#\w+#')
@@ -341,19 +341,23 @@ def augment_with_config(train_df: pd.DataFrame, cfg, generator=None) -> pd.DataF
 
 # %% ../nbs/08_augment.ipynb #a5e9d5fa
 def augment_fold(train_df: pd.DataFrame, train_idx, val_idx, methods, ratio: float = 1.0, seed: int = 42, generator=None,
-                 **kwargs) -> tuple[pd.DataFrame, pd.DataFrame]:
-    "Augment only the training part of a fold: returns `(augmented train part, untouched validation part)`."
-    train_idx, val_idx = np.asarray(train_idx), np.asarray(val_idx)
+                 **kwargs) -> pd.DataFrame:
+    "Augment only the training part of a fold (`methods`: a list or `cfg.augment`); returns the augmented training part."
+    if hasattr(methods, 'methods'):  # an AugmentConfig
+        a = methods
+        methods, ratio = a.methods, a.ratio
+        kwargs = {'mask_p': a.mask_probability, 'synonym_p': a.synonym_probability, **kwargs}
+    train_idx, val_idx = np.asarray(train_idx, dtype=int), np.asarray(val_idx if val_idx is not None else [], dtype=int)
     overlap = set(train_idx.tolist()) & set(val_idx.tolist())
     if overlap: raise ValueError(f"augment_fold: {len(overlap)} row indices are in both train_idx and val_idx (e.g. {sorted(overlap)[:5]}). Pass disjoint fold indices.")
-    fit, val = train_df.iloc[train_idx], train_df.iloc[val_idx].reset_index(drop=True)
+    fit, val = train_df.iloc[train_idx], train_df.iloc[val_idx]
     if 'augmented' in val.columns and val['augmented'].fillna(False).astype(bool).any():
         raise ValueError("augment_fold: the validation part holds augmented rows; split the original data, then augment.")
     out = augment_dataframe(fit, methods, ratio, seed, generator, **kwargs)
     leaked = set(out.loc[out.augmented, 'source_fname']) & set(val['fname'])
     assert not leaked, f"augmented rows derive from validation rows {sorted(leaked)[:5]}"
     assert not set(out['fname']) & set(val['fname']), "a validation row is also in the training part"
-    return out, val
+    return out
 
 # %% ../nbs/08_augment.ipynb #bb1ab67a
 from .metrics import pairwise_rouge
@@ -412,3 +416,19 @@ def tta_with_config(dialogues: Sequence[str], summarize: Callable[[list[str]], l
     if not t.enabled or t.num_aug == 0: return list(summarize(list(dialogues)))
     return tta_generate(dialogues, summarize, t.strategies, t.num_aug, cfg.seed, generator,
                         mask_p=cfg.augment.mask_probability, synonym_p=cfg.augment.synonym_probability)[0]
+
+# %% ../nbs/08_augment.ipynb #94cf9bdc
+def tta_predict(model, tokenizer, cfg, df: pd.DataFrame, seed: int | None = None, generator=None) -> pd.DataFrame:
+    "TTA predictions `fname, summary, tta_candidates` for the dialogues of `df`, per `cfg.tta`."
+    from dialsum_nb.generate import generate_summaries
+    def summarize(xs):
+        out = generate_summaries(model, tokenizer, xs, cfg.generation, cfg.model, cfg.train.max_source_length)
+        return [o[0] if isinstance(o, list) else o for o in out]
+    t = cfg.tta
+    seed = cfg.seed if seed is None else seed
+    if not t.enabled or t.num_aug == 0: summaries, n = summarize(list(df['dialogue'])), [1] * len(df)
+    else:
+        summaries, cands = tta_generate(list(df['dialogue']), summarize, t.strategies, t.num_aug, seed, generator,
+                                        mask_p=cfg.augment.mask_probability, synonym_p=cfg.augment.synonym_probability)
+        n = [len(c) for c in cands]
+    return pd.DataFrame({'fname': df['fname'].values, 'summary': summaries, 'tta_candidates': n})
