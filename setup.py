@@ -33,7 +33,7 @@ setuptools.setup(
     package_data={'dialsum_nb': ['data/sample/*.csv', 'data/*.txt', 'data/*.tsv']},
     install_requires=requirements,
     extras_require={'dev': dev_requirements,
-                    'ctranslate2': ['ctranslate2>=4.5'],
+                    'ctranslate2': ['ctranslate2>=4.5,<5'],
                     'qlora': ['bitsandbytes>=0.45']},
     dependency_links=cfg.get('dep_links', '').split(),
     python_requires='>=' + min_python,
