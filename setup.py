@@ -21,6 +21,11 @@ min_python = cfg['min_python']
 
 setuptools.setup(
     name=cfg['lib_name'].replace('_', '-'),
+    version=cfg['version'],
+    description=cfg['description'],
+    keywords=cfg['keywords'],
+    author=cfg['author'],
+    author_email=cfg['author_email'],
     license=lic[0],
     classifiers=['Development Status :: ' + statuses[int(cfg['status'])],
                  'Intended Audience :: ' + cfg['audience'].title(),
