@@ -11,11 +11,11 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 # %% auto #0
-__all__ = ['ALIASES', 'Section', 'ModelSpec', 'DataConfig', 'TrainConfig', 'PrecisionConfig', 'LoraConfig', 'GenerationConfig',
-           'AugmentConfig', 'TTAConfig', 'EnsembleConfig', 'LLMApiConfig', 'HardwareConfig', 'TrackingConfig', 'Config',
-           'flatten', 'unflatten', 'schema_keys', 'canonical_key', 'package_dir', 'find_config_dir', 'read_yaml',
-           'available_models', 'resolve_model_names', 'parse_overrides', 'normalize_overrides', 'EffectiveConfig',
-           'load_config']
+__all__ = ['DICT_LEAVES', 'ALIASES', 'Section', 'ModelSpec', 'DataConfig', 'TrainConfig', 'PrecisionConfig', 'LoraConfig',
+           'GenerationConfig', 'AugmentConfig', 'TTAConfig', 'EnsembleConfig', 'LLMApiConfig', 'HardwareConfig',
+           'TrackingConfig', 'MetricConfig', 'ExportConfig', 'Config', 'flatten', 'unflatten', 'schema_keys',
+           'canonical_key', 'package_dir', 'find_config_dir', 'read_yaml', 'available_models', 'resolve_model_names',
+           'parse_overrides', 'normalize_overrides', 'EffectiveConfig', 'load_config']
 
 # %% ../nbs/00_config.ipynb #b485af7c
 class Section(BaseModel):
@@ -47,6 +47,9 @@ class DataConfig(Section):
     max_train_rows: Optional[int] = Field(None, ge=1)
     max_dev_rows: Optional[int] = Field(None, ge=1)
     max_test_rows: Optional[int] = Field(None, ge=1)
+    # held-out slice of each training part: picks checkpoints, early stopping, ensemble weights and the submission,
+    # so dev (k = 1) and out-of-fold rows (k >= 2) stay an untouched estimate. 0: none (selection on dev, labelled optimistic)
+    selection_fraction: float = Field(0.1, ge=0, lt=0.5)
 
 class TrainConfig(Section):
     epochs: float = 3.0
@@ -74,7 +77,8 @@ class TrainConfig(Section):
     gradient_checkpointing: bool = False
     logging_steps: int = Field(1, ge=1)
     nan_patience: int = Field(3, ge=1)  # stop after this many consecutive non-finite losses
-    fault_injection: Optional[Literal['raise', 'nan_loss', 'oom']] = None  # testing: make this model fail
+    fault_injection: Optional[Literal['raise', 'nan_loss', 'oom', 'dead_kernel', 'overflow']] = None  # testing: make this model fail
+    num_processes: int = Field(1, ge=1)  # > 1: train through `accelerate launch` (dialsum-train) on this many processes
 
 class PrecisionConfig(Section):
     precision: Literal['auto', 'bf16', 'fp16', 'fp32'] = 'auto'
@@ -104,6 +108,9 @@ class GenerationConfig(Section):
     early_stopping: bool = True
     batch_size: int = Field(32, ge=1)
     backend: Literal['eager', 'compiled', 'ctranslate2', 'tensorrt'] = 'eager'
+    empty_summary: Literal['keep', 'first_sentence'] = 'keep'  # an empty generation: kept visible or replaced; counted either way
+    # predict mode's decoding grid: {num_beams: [..], length_penalty: [..], no_repeat_ngram_size: [..], max_new_tokens: [..]}
+    sweep: Optional[dict[str, list]] = None
 
 class AugmentConfig(Section):
     enabled: bool = False
@@ -124,6 +131,9 @@ class EnsembleConfig(Section):
     strategies: list[str] = ['weighted', 'voting', 'mbr', 'stacking', 'token_avg']  # which to run
     select: str = 'best'  # which strategy writes submission.csv: a strategy name, 'best' (dev score) or a model name
     weights: Optional[dict[str, float]] = None  # fixed weights for 'weighted'; None: fitted
+    # what ensembles are fitted and chosen on: 'auto' = out-of-fold rows (k >= 2) or the selection slice, else dev
+    fit_on: Literal['auto', 'selection', 'dev'] = 'auto'
+    allow_optimistic: bool = False  # let `select: best` pick a result fitted or chosen on dev (optimistic dev score)
 
 class LLMApiConfig(Section):
     enabled: bool = False
@@ -156,10 +166,20 @@ class TrackingConfig(Section):
     wandb_project: str = 'dialsum_nb'
     wandb_mode: Literal['offline', 'online', 'disabled'] = 'offline'
 
+class MetricConfig(Section):
+    punctuation: Literal['keep', 'drop'] = 'keep'  # Korean ROUGE: punctuation morphemes counted or dropped
+
+class ExportConfig(Section):
+    save_final: bool = True  # models/<m>/final/: what from_pretrained / PeftModel.from_pretrained load
+    hub_model_id: Optional[str] = None  # push final/ to the Hugging Face Hub under this id (token from hub_token_env)
+    hub_token_env: str = 'HF_TOKEN'
+    hub_private: bool = True
+
 # %% ../nbs/00_config.ipynb #5ea34201
 class Config(Section):
     "The whole configuration of one model's run inside an experiment."
-    mode: Literal['full', 'train', 'report'] = 'full'
+    mode: Literal['full', 'train', 'predict', 'report'] = 'full'
+    rerun_done: bool = False  # run again the models already `done` here (predict mode: decode them again)
     models: list[str] = ['kobart']
     scale: Literal['tiny', 'full'] = 'tiny'
     seed: int = 42
@@ -180,6 +200,8 @@ class Config(Section):
     llm_api: LLMApiConfig = LLMApiConfig()
     hardware: HardwareConfig = HardwareConfig()
     tracking: TrackingConfig = TrackingConfig()
+    metric: MetricConfig = MetricConfig()
+    export: ExportConfig = ExportConfig()
 
     @field_validator('models', mode='before')
     @classmethod
@@ -189,12 +211,14 @@ class Config(Section):
         return v
 
 # %% ../nbs/00_config.ipynb #d9273ef3
+DICT_LEAVES = ('weights', 'sweep')  # dict-valued settings: leaves, not sections
+
 def flatten(d: dict, prefix: str = '') -> dict:
     "Nested dict -> `{'a.b': v}`; lists and `None` are leaves."
     out = {}
     for k, v in d.items():
         key = f'{prefix}{k}'
-        if isinstance(v, dict) and v and not key.endswith('weights'): out.update(flatten(v, key + '.'))
+        if isinstance(v, dict) and v and not key.endswith(DICT_LEAVES): out.update(flatten(v, key + '.'))
         else: out[key] = v
     return out
 
@@ -354,7 +378,7 @@ def normalize_overrides(overrides: dict | None) -> dict:
     "Any mix of nested dicts, dotted keys and aliases -> `{dotted_key: value}` with canonical keys."
     flat = {}
     for k, v in (overrides or {}).items():
-        if isinstance(v, dict) and k in Config.model_fields and not k.endswith('weights'): items = flatten(v, k + '.').items()
+        if isinstance(v, dict) and k in Config.model_fields and not k.endswith(DICT_LEAVES): items = flatten(v, k + '.').items()
         else: items = [(k, v)]
         for kk, vv in items:
             key = canonical_key(kk); flat[key] = _coerce(key, vv)

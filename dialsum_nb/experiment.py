@@ -13,9 +13,8 @@ from .data import write_json_atomic
 
 # %% auto #0
 __all__ = ['PIPELINE_PARAMETERS', 'MODEL_RUN_NOTEBOOK', 'experiment_dir', 'read_json', 'ExperimentStatus', 'record_failure',
-           'make_text_generator', 'save_fold_model', 'model_config', 'run_model', 'run_model_guarded', 'repo_root',
-           'user_overrides', 'ExperimentRun', 'prepare_experiment', 'run_models', 'run_llm_api_model', 'tta_results',
-           'single_model_scores', 'finish_experiment']
+           'score_predictions', 'model_config', 'repo_root', 'user_overrides', 'ExperimentRun', 'prepare_experiment',
+           'run_models', 'run_llm_api_model', 'tta_results', 'single_model_scores', 'finish_experiment']
 
 # %% ../nbs/11_experiment.ipynb #2052232b
 def experiment_dir(root='experiments', mode: str = 'full', models=('kobart',), name: Optional[str] = None, now=None) -> Path:
@@ -67,63 +66,13 @@ def record_failure(exp_dir, model: str, exc: BaseException | None = None, text: 
                      finished=dt.datetime.now().isoformat(timespec='seconds'),
                      seconds=round(time.time() - started, 1) if started else None)
 
-# %% ../nbs/11_experiment.ipynb #348c4e95
-def _rouge_eval_fn(cfg: Config, tokenizer, df):
-    from dialsum_nb.generate import generate_summaries
-    from dialsum_nb.metrics import korean_rouge
-    dialogues, refs = list(df['dialogue']), list(df['summary'])
-    def fn(model):
-        preds = generate_summaries(model, tokenizer, dialogues, cfg.generation, cfg.model, max_source_length=cfg.train.max_source_length,
-                                   batch_size=cfg.train.eval_batch_size)
-        r = korean_rouge(preds, refs)
-        return {'rouge1': r['rouge1'], 'rouge2': r['rouge2'], 'rougeL': r['rougeL'], 'rouge_score': r['score']}
-    return fn
-
-def _predict(model, tokenizer, cfg: Config, df, backend=None) -> pd.DataFrame:
-    "Predictions for `df` through `generation.backend` (eager unless configured); log-probabilities where the backend gives them."
-    from dialsum_nb.generate import generate_summaries
-    dialogues = list(df['dialogue'])
-    if backend is None or backend.name in ('eager', 'compiled'):
-        gen = backend.generate if backend is not None else (lambda d, g, return_logprobs: generate_summaries(
-            model, tokenizer, d, g, cfg.model, max_source_length=cfg.train.max_source_length, return_logprobs=return_logprobs))
-        preds, logps = gen(dialogues, cfg.generation, return_logprobs=True)
-    else: preds, logps = backend.generate(dialogues, cfg.generation), [float('nan')] * len(dialogues)
-    return pd.DataFrame({'fname': list(df['fname']), 'summary': preds, 'logprob': logps})
-
-def _score(pred: pd.DataFrame, ref: pd.DataFrame) -> dict:
+# %% ../nbs/11_experiment.ipynb #e14scoremc
+def score_predictions(pred: pd.DataFrame, ref: pd.DataFrame) -> dict:
+    "Korean ROUGE of predictions `pred` against the references `ref` (joined on fname)."
     from dialsum_nb.metrics import korean_rouge
     m = pred.merge(ref[['fname', 'summary']], on='fname', suffixes=('', '_ref'))
     r = korean_rouge(list(m['summary']), list(m['summary_ref']))
     return {k: float(r[k]) for k in ('rouge1', 'rouge2', 'rougeL', 'score')} | {'n': int(len(m))}
-
-def _mbr_over_folds(frames: list[pd.DataFrame]) -> pd.DataFrame:
-    "Per fname, the fold prediction that agrees most with the other folds' (Korean ROUGE MBR)."
-    from dialsum_nb.augment import mbr_index
-    if len(frames) == 1: return frames[0][['fname', 'summary', 'logprob']]
-    allf = pd.concat(frames)
-    rows = [g.iloc[mbr_index(list(g['summary']))][['fname', 'summary', 'logprob']] for _, g in allf.groupby('fname', sort=False)]
-    return pd.DataFrame(rows).reset_index(drop=True)
-
-def make_text_generator(cfg: Config, exp_dir):
-    "The paraphrase / back-translation generator `augment.generator` names (None when not set)."
-    gen = cfg.augment.generator
-    if gen is None: return None
-    if gen == 'llm_api':
-        from dialsum_nb.llm_api import LLMTextGenerator
-        return LLMTextGenerator(cfg.llm_api, cache_dir=cfg.llm_api.cache_dir or Path(exp_dir)/'llm_cache')
-    from transformers import AutoConfig, AutoTokenizer, AutoModelForSeq2SeqLM, AutoModelForCausalLM
-    from dialsum_nb.augment import LocalSeq2SeqGenerator
-    src = cfg.augment.generator_model
-    if not src: raise ValueError("augment.generator is 'local' but augment.generator_model is not set: name a checkpoint (hub id or folder).")
-    auto = AutoModelForSeq2SeqLM if getattr(AutoConfig.from_pretrained(src), 'is_encoder_decoder', False) else AutoModelForCausalLM
-    tok = AutoTokenizer.from_pretrained(src)
-    return LocalSeq2SeqGenerator(auto.from_pretrained(src).to('cuda' if torch.cuda.is_available() else 'cpu').eval(), tok)
-
-def save_fold_model(model, tokenizer, folder):
-    "Save a fold's trained model (LoRA merged into the base) with its tokenizer, loadable by `from_pretrained`."
-    folder = Path(folder); folder.mkdir(parents=True, exist_ok=True)
-    m = model.merge_and_unload() if hasattr(model, 'merge_and_unload') else model
-    m.save_pretrained(folder); tokenizer.save_pretrained(folder)
 
 def model_config(model: str, experiment: Optional[str] = None, overrides: Optional[dict] = None, source: str = 'papermill', hardware=None):
     "Effective config of `model`, with the precision plan and the GPU-memory auto-fit applied as recorded adjustments."
@@ -134,99 +83,6 @@ def model_config(model: str, experiment: Optional[str] = None, overrides: Option
         for key, value, reason in auto_fit(ec.config, hw): ec.adjust(key, value, reason, source='auto_fit')
     return ec, plan_for_config(ec.config, hw), hw
 
-def run_model(exp_dir, model: str, experiment: Optional[str] = None, overrides: Optional[dict] = None, hardware=None, log=print) -> dict:
-    "Train, predict and score `model` inside experiment folder `exp_dir`; returns its `scores.json`."
-    from dialsum_nb.precision import guard_trainable_params
-    from dialsum_nb.models import build_tiny_checkpoint, load_tokenizer, load_model, model_source, count_parameters, tiny_info
-    from dialsum_nb.train import train_model
-    from dialsum_nb.data import load_splits, kfold_splits, apply_quality_filter, quality_report
-    from dialsum_nb.generate import write_predictions
-    exp_dir = Path(exp_dir); mdir = exp_dir/'models'/model; mdir.mkdir(parents=True, exist_ok=True)
-    st = ExperimentStatus(exp_dir)
-    prev = st.model(model)
-    st.update(model, state='running', started=dt.datetime.now().isoformat(timespec='seconds'), started_ts=time.time(),
-              attempts=prev.get('attempts', 0) + 1, cause=None, category=None, fix=None, error=None)
-    t0 = time.time()
-    ec, plan, hw = model_config(model, experiment, overrides, hardware=hardware)
-    cfg = ec.config
-    (mdir/'config.effective.yaml').write_text(ec.to_yaml(with_provenance=True))
-    write_json_atomic(mdir/'config.diff.json', ec.diff())
-    write_json_atomic(mdir/'precision_plan.json', plan.to_dict())
-    if plan.tf32 and torch.cuda.is_available():  # Ampere+: TF32 matmuls for the fp32 parts
-        torch.backends.cuda.matmul.allow_tf32 = torch.backends.cudnn.allow_tf32 = True
-    log(f"[{model}] scale={cfg.scale} ({'random-init stand-in of ' + cfg.model.hub_id if cfg.scale == 'tiny' else cfg.model.local_path or cfg.model.hub_id}); "
-        f"precision plan: {plan.summary()}")
-    splits = load_splits(cfg.data)
-    train_df, dev_df, test_df = splits['train'], splits['dev'], splits['test']
-    if cfg.data.drop_low_quality:
-        train_df, dropped = apply_quality_filter(train_df, quality_report(splits, cfg.data.quality_threshold), drop=True)
-        log(f"[{model}] dropped {len(dropped)} low-quality training rows")
-    if cfg.scale == 'tiny':
-        texts = list(train_df['dialogue']) + list(train_df['summary'])
-        folder = build_tiny_checkpoint(cfg.model, texts, mdir/'tiny_checkpoint', seed=cfg.seed)
-    else: folder = None
-    source = model_source(cfg, folder)
-    add_tags = cfg.model.family == 'seq2seq' or cfg.lora.method == 'full'
-    k = cfg.k_folds
-    folds = [(np.arange(len(train_df)), None)] if k < 2 else kfold_splits(train_df, k, cfg.fold_seed)
-    dev_preds, test_preds, oof, fold_scores, params, resumed = [], [], [], [], None, []
-    generator = make_text_generator(cfg, exp_dir) if (cfg.augment.enabled or cfg.tta.enabled) else None
-    for f, (tr_idx, va_idx) in enumerate(folds):
-        fold = None if k < 2 else f
-        fdir = mdir/('train' if fold is None else f'fold{f}')
-        tr = train_df.iloc[tr_idx].reset_index(drop=True)
-        va = dev_df if va_idx is None else train_df.iloc[va_idx].reset_index(drop=True)
-        if cfg.augment.enabled:
-            from dialsum_nb.augment import augment_fold
-            tr = augment_fold(train_df, tr_idx, va_idx if va_idx is not None else np.array([], int), cfg.augment, seed=cfg.seed + f,
-                              generator=generator)
-        tok = load_tokenizer(source, cfg.model, add_tags=add_tags)
-        net = load_model(source, cfg, tok, load_dtype=plan.load_torch_dtype, device='cuda' if torch.cuda.is_available() else 'cpu')
-        for line in guard_trainable_params(net, plan): log(f"[{model}] {line}")
-        params = params or count_parameters(net)
-        res = train_model(cfg, net, tok, tr, fdir, eval_fn=_rouge_eval_fn(cfg, tok, va), fold=fold, mixed_precision=plan.mixed_precision, metrics_dir=mdir)
-        if res.resumed_from: resumed.append(res.resumed_from)
-        net.eval()
-        backend = None
-        if cfg.generation.backend != 'eager':
-            from dialsum_nb.generate import make_backend
-            backend = make_backend(cfg.generation.backend, net, tok, cfg.model, workdir=fdir/'backend', max_source_length=cfg.train.max_source_length)
-        dp, tp = _predict(net, tok, cfg, dev_df, backend), _predict(net, tok, cfg, test_df, backend)
-        dev_preds.append(dp); test_preds.append(tp)
-        if fold is not None:
-            op = _predict(net, tok, cfg, va, backend).assign(fold=f); oof.append(op)
-            write_predictions(fdir/'predictions_dev.csv', dp); write_predictions(fdir/'predictions_test.csv', tp)
-            fold_scores.append({'fold': f, **_score(op, va), 'dev': _score(dp, dev_df)})
-        if cfg.tta.enabled and fold in (None, 0):
-            from dialsum_nb.augment import tta_predict
-            tta = tta_predict(net, tok, cfg, dev_df, seed=cfg.seed, generator=generator)
-            write_predictions(mdir/'predictions_dev_tta.csv', tta)
-        if fold is not None and 'token_avg' in cfg.ensemble.strategies:  # full weights per fold, for token-level averaging
-            save_fold_model(net, tok, mdir/'checkpoints'/f'fold{f}')
-        del net
-        if torch.cuda.is_available(): torch.cuda.empty_cache()
-    dev_final, test_final = _mbr_over_folds(dev_preds), _mbr_over_folds(test_preds)
-    write_predictions(mdir/'predictions_dev.csv', dev_final); write_predictions(mdir/'predictions_test.csv', test_final)
-    if oof: write_predictions(mdir/'predictions_oof.csv', pd.concat(oof))
-    scores = {'dev': _score(dev_final, dev_df), 'folds': fold_scores, 'scale': cfg.scale, 'model': model,
-              'stands_in_for': cfg.model.hub_id if cfg.scale == 'tiny' else None, 'params': params,
-              'train_seconds': round(time.time() - t0, 1), 'resumed_from': resumed or None}
-    if oof: scores['oof'] = _score(pd.concat(oof), train_df)
-    if (mdir/'predictions_dev_tta.csv').exists():
-        scores['dev_tta'] = _score(pd.read_csv(mdir/'predictions_dev_tta.csv', keep_default_na=False), dev_df)
-    write_json_atomic(mdir/'scores.json', scores)
-    st.update(model, state='done', finished=dt.datetime.now().isoformat(timespec='seconds'), seconds=round(time.time() - t0, 1),
-              dev_score=scores['dev']['score'], resumed_from=resumed[-1] if resumed else None)
-    log(f"[{model}] done in {time.time() - t0:.0f} s: dev score {scores['dev']['score']:.2f} ({cfg.scale} scale)")
-    return scores
-
-# %% ../nbs/11_experiment.ipynb #1cb2a04b
-def run_model_guarded(exp_dir, model: str, experiment: Optional[str] = None, overrides: Optional[dict] = None, **kw) -> dict:
-    "`run_model`, recording any failure in `status.json` / `error.log` before re-raising it."
-    try: return run_model(exp_dir, model, experiment, overrides, **kw)
-    except BaseException as e:
-        record_failure(exp_dir, model, e)
-        raise
 
 # %% ../nbs/11_experiment.ipynb #84e312b6
 PIPELINE_PARAMETERS = [
@@ -376,7 +232,7 @@ def run_llm_api_model(run: ExperimentRun, log=print, name: str = 'llm_api'):
             df = splits[split]
             preds = summarizer.summarize(list(df['dialogue']), fnames=list(df['fname']))
             write_predictions(mdir/f'predictions_{split}.csv', pd.DataFrame({'fname': df['fname'], 'summary': preds}))
-        scores = {'dev': _score(pd.read_csv(mdir/'predictions_dev.csv', keep_default_na=False), splits['dev']), 'scale': 'api',
+        scores = {'dev': score_predictions(pd.read_csv(mdir/'predictions_dev.csv', keep_default_na=False), splits['dev']), 'scale': 'api',
                   'model': name, 'llm_model': cfg.llm_api.model, 'train_seconds': round(time.time() - t0, 1)}
         write_json_atomic(mdir/'scores.json', scores)
         st.update(name, state='done', seconds=round(time.time() - t0, 1), dev_score=scores['dev']['score'])

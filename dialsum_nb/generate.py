@@ -10,13 +10,13 @@ from typing import Optional, Sequence
 import pandas as pd
 import torch
 from .config import GenerationConfig, ModelSpec
-from .models import build_prompt, TAG_TOKENS
+from .models import build_prompt, encode_prompt, TAG_TOKENS
 
 logger = logging.getLogger(__name__)
 
 # %% auto #0
-__all__ = ['logger', 'CHAT_MARKUP_RE', 'CT2_INSTALL', 'BACKENDS', 'generation_kwargs', 'clean_summary', 'summary_fallback',
-           'encode_source', 'fill_empty', 'generate_summaries', 'predictions_frame', 'write_predictions',
+__all__ = ['logger', 'CHAT_MARKUP_RE', 'encode_source', 'CT2_INSTALL', 'BACKENDS', 'generation_kwargs', 'clean_summary',
+           'summary_fallback', 'fill_empty', 'generate_summaries', 'predictions_frame', 'write_predictions',
            'make_submission', 'EagerBackend', 'CompiledBackend', 'CTranslate2Backend', 'TensorRTBackend',
            'make_backend', 'cpu_generation_benchmark']
 
@@ -60,20 +60,8 @@ def summary_fallback(dialogue: str) -> str:
     return unicodedata.normalize('NFC', re.sub(r'\s+', ' ', (m.group(1) if m else first)).strip()) or '#Person1#'
 
 # %% ../nbs/07_generate.ipynb #831bdde8
-def encode_source(tokenizer, dialogue: str, spec: ModelSpec, max_source_length: int = 512) -> list[int]:
-    "Token ids of the model input for `dialogue` (seq2seq: the dialogue; causal: the prompt), at most `max_source_length`."
-    if spec.family == 'seq2seq':
-        return tokenizer(dialogue, truncation=True, max_length=max_source_length)['input_ids']
-    ids = tokenizer(build_prompt(spec, tokenizer, dialogue), add_special_tokens=False)['input_ids']
-    if len(ids) <= max_source_length: return ids
-    d_ids = tokenizer(dialogue, add_special_tokens=False)['input_ids']
-    keep = len(d_ids) - (len(ids) - max_source_length)
-    while keep > 0:
-        ids = tokenizer(build_prompt(spec, tokenizer, tokenizer.decode(d_ids[:keep])), add_special_tokens=False)['input_ids']
-        if len(ids) <= max_source_length: return ids
-        keep -= max(1, len(ids) - max_source_length)
-    raise ValueError(f"model {spec.name}: the prompt without any dialogue is {len(ids)} tokens, more than max_source_length="
-                     f"{max_source_length}. Fix: raise train.max_source_length or shorten model.prompt_template.")
+encode_source = encode_prompt  # the shared encoder of `05_models`: training prompts are exactly inference prompts
+
 
 # %% ../nbs/07_generate.ipynb #5b5f2139
 def _eos_ids(model, tokenizer) -> list[int]:

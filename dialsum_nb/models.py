@@ -15,8 +15,8 @@ from .data import PII_TAGS
 
 # %% auto #0
 __all__ = ['SPEAKER_TAGS', 'TAG_TOKENS', 'CHAT_STYLES', 'TINY_DIMS', 'TINY_MARKER', 'train_tiny_tokenizer', 'tiny_model_config',
-           'build_tiny_checkpoint', 'tiny_info', 'model_source', 'load_tokenizer', 'build_prompt', 'lora_targets',
-           'load_model', 'count_parameters']
+           'build_tiny_checkpoint', 'tiny_info', 'model_source', 'load_tokenizer', 'build_prompt', 'encode_prompt',
+           'lora_targets', 'load_model', 'count_parameters']
 
 # %% ../nbs/05_models.ipynb #fcde17c8
 SPEAKER_TAGS = [f'#Person{i}#' for i in range(1, 8)]
@@ -128,6 +128,25 @@ def build_prompt(spec: ModelSpec, tokenizer, dialogue: str) -> str:
     if spec.use_chat_template and getattr(tokenizer, 'chat_template', None):
         return tokenizer.apply_chat_template([{'role': 'user', 'content': text}], tokenize=False, add_generation_prompt=True)
     return text
+
+# %% ../nbs/05_models.ipynb #enc0prompt01
+def encode_prompt(tokenizer, dialogue: str, spec: ModelSpec, max_source_length: int = 512) -> list[int]:
+    """Token ids of the model input for `dialogue`, at most `max_source_length`: the one encoder that training and
+    inference share. Seq2seq: the dialogue. Causal: the prompt, shortened by cutting the *dialogue* until it fits, so
+    the instruction and the generation header always end it."""
+    if spec.family == 'seq2seq':
+        return tokenizer(dialogue, truncation=True, max_length=max_source_length)['input_ids']
+    ids = tokenizer(build_prompt(spec, tokenizer, dialogue), add_special_tokens=False)['input_ids']
+    if len(ids) <= max_source_length: return ids
+    d_ids = tokenizer(dialogue, add_special_tokens=False)['input_ids']
+    keep = len(d_ids) - (len(ids) - max_source_length)
+    while keep > 0:
+        ids = tokenizer(build_prompt(spec, tokenizer, tokenizer.decode(d_ids[:keep])), add_special_tokens=False)['input_ids']
+        if len(ids) <= max_source_length: return ids
+        keep -= max(1, len(ids) - max_source_length)
+    raise ValueError(f"model {spec.name}: the prompt without any dialogue is {len(ids)} tokens, more than max_source_length="
+                     f"{max_source_length}. Fix: raise train.max_source_length or shorten model.prompt_template.")
+
 
 # %% ../nbs/05_models.ipynb #1a493ded
 def lora_targets(cfg: Config) -> list[str]:

@@ -12,7 +12,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 from .config import Config, load_config
-from .models import build_prompt
+from .models import build_prompt, encode_prompt
 
 # %% auto #0
 __all__ = ['TRAIN_SCRIPT', 'encode_example', 'epoch_batches', 'collate', 'compute_loss', 'TrainState', 'latest_checkpoint',
@@ -21,20 +21,15 @@ __all__ = ['TRAIN_SCRIPT', 'encode_example', 'epoch_batches', 'collate', 'comput
 
 # %% ../nbs/06_train.ipynb #a6023f69
 def encode_example(dialogue: str, summary: str, tokenizer, cfg: Config) -> dict:
-    "Token ids and labels for one training pair."
+    "Token ids and labels for one training pair; the source side is `encode_prompt`'s, exactly what inference sees."
     spec, tc = cfg.model, cfg.train
     target = tokenizer(summary, add_special_tokens=False)['input_ids'][:tc.max_target_length - 1]
+    src = encode_prompt(tokenizer, dialogue, spec, tc.max_source_length)
     if spec.family == 'seq2seq':
-        src = tokenizer(dialogue, truncation=True, max_length=tc.max_source_length)['input_ids']
         return {'input_ids': src, 'labels': target + [tokenizer.eos_token_id]}
-    budget = tc.max_source_length
-    prompt = tokenizer(build_prompt(spec, tokenizer, dialogue), add_special_tokens=False)['input_ids']
-    if len(prompt) > budget:  # shorten the dialogue, keep the instruction and the generation prompt
-        d_ids = tokenizer(dialogue, add_special_tokens=False)['input_ids']
-        keep = max(8, len(d_ids) - (len(prompt) - budget))
-        prompt = tokenizer(build_prompt(spec, tokenizer, tokenizer.decode(d_ids[:keep])), add_special_tokens=False)['input_ids'][:budget]
-    ids = prompt + target + [tokenizer.eos_token_id]
-    return {'input_ids': ids, 'labels': [-100] * len(prompt) + target + [tokenizer.eos_token_id]}
+    ids = src + target + [tokenizer.eos_token_id]
+    return {'input_ids': ids, 'labels': [-100] * len(src) + target + [tokenizer.eos_token_id]}
+
 
 # %% ../nbs/06_train.ipynb #791ea636
 def epoch_batches(lengths, batch_size: int, seed: int, epoch: int, group_by_length: bool = True, mega: int = 50) -> list[list[int]]:
