@@ -546,7 +546,7 @@ def kfold_splits(df: pd.DataFrame, k: int, seed: int = 42, threshold: float = 0.
     return out
 
 # %% ../nbs/03_data.ipynb #5f1ae667
-MIN_SELECTION_ROWS = 5
+MIN_SELECTION_ROWS = 3  # tiny test runs use 32 training rows: a slice of 3
 
 def selection_size(n_rows: int, fraction: float) -> int:
     "Rows of the selection slice carved from `n_rows` training rows: `fraction` of them, rounded half up."
