@@ -670,14 +670,18 @@ def _file_layer(path) -> Overrides:
 
 def load_config(model: str | None = None, experiment: str | None = None, overrides: dict | None = None,
                 source: str = 'kwargs', scale: str | None = None, config_dir=None) -> EffectiveConfig:
-    "The effective config for `model`: base < model < scale < experiment < `overrides` (the user's)."
+    "The effective config for `model`: base < family < model < scale < experiment < `overrides` (the user's)."
     cdir = find_config_dir(config_dir)
     user = normalize_overrides(overrides)
     layers = [('base', _file_layer(cdir/'base.yaml'))]
     if model is not None:
         name = resolve_model_names([model], cdir)[0]
-        layers.append((f'model:{name}', _file_layer(cdir/'models'/f'{name}.yaml')))
-        layers[-1][1]['model.name'] = name
+        own = _file_layer(cdir/'models'/f'{name}.yaml')
+        family = own.get('model.family')  # the model file says its family; the family's file (if any) sits below it
+        if family and (cdir/'families'/f'{family}.yaml').is_file():
+            layers.append((f'family:{family}', _file_layer(cdir/'families'/f'{family}.yaml')))
+        own['model.name'] = name
+        layers.append((f'model:{name}', own))
     exp_flat = {}
     if experiment:
         p = Path(experiment)
