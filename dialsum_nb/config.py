@@ -493,8 +493,9 @@ class Overrides(dict):
 
     def copy(self): return Overrides(self, aliases=self.aliases)
 
-# yaml.safe_dump only knows plain dicts; an Overrides is written as one
-yaml.SafeDumper.add_representer(Overrides, lambda dumper, data: dumper.represent_dict(dict(data)))
+# yaml's dumpers know plain dicts only (safe_dump refuses a subclass, dump tags it): write an Overrides as one
+for _dumper in (yaml.SafeDumper, yaml.Dumper):
+    _dumper.add_representer(Overrides, lambda dumper, data: dumper.represent_dict(dict(data)))
 
 def read_mapping(value, name: str = 'overrides') -> Mapping:
     "`value` if it is a mapping, else the mapping its YAML/JSON text holds (None or '' -> {})."
