@@ -4,23 +4,26 @@
 
 # %% ../nbs/00_config.ipynb #fa8849b6
 from __future__ import annotations
-import difflib, os, re, copy
+import difflib, itertools, json, math, os, re, copy, typing
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, Literal, Optional, Union
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 # %% auto #0
-__all__ = ['DICT_LEAVES', 'ALIASES', 'Section', 'ModelSpec', 'DataConfig', 'TrainConfig', 'PrecisionConfig', 'LoraConfig',
-           'GenerationConfig', 'AugmentConfig', 'TTAConfig', 'EnsembleConfig', 'LLMApiConfig', 'HardwareConfig',
-           'TrackingConfig', 'MetricConfig', 'ExportConfig', 'Config', 'flatten', 'unflatten', 'schema_keys',
-           'canonical_key', 'package_dir', 'find_config_dir', 'read_yaml', 'available_models', 'resolve_model_names',
-           'parse_overrides', 'normalize_overrides', 'EffectiveConfig', 'load_config']
+__all__ = ['DICT_LEAVES', 'SWEEP_KEYS', 'ALIASES', 'FOREIGN_ALIASES', 'ALIAS_VALUES', 'Section', 'ModelSpec', 'DataConfig',
+           'TrainConfig', 'PrecisionConfig', 'LoraConfig', 'GenerationConfig', 'AugmentConfig', 'TTAConfig',
+           'EnsembleConfig', 'LLMApiConfig', 'HardwareConfig', 'TrackingConfig', 'MetricConfig', 'ExportConfig',
+           'Config', 'flatten', 'unflatten', 'check_sweep', 'sweep_grid', 'schema_keys', 'ConfigInputError',
+           'ConfigKeyError', 'canonical_key', 'package_dir', 'find_config_dir', 'read_yaml', 'available_models',
+           'resolve_model_names', 'Overrides', 'read_mapping', 'normalize_overrides', 'parse_overrides',
+           'resolve_model_overrides', 'EffectiveConfig', 'load_config']
 
 # %% ../nbs/00_config.ipynb #b485af7c
 class Section(BaseModel):
-    "Base of every config section: unknown keys are errors, assignments are validated."
-    model_config = ConfigDict(extra='forbid', validate_assignment=True, protected_namespaces=())
+    "Base of every config section: unknown keys are errors, assignments are validated, numbers must be finite."
+    model_config = ConfigDict(extra='forbid', validate_assignment=True, protected_namespaces=(), allow_inf_nan=False)
 
 class ModelSpec(Section):
     "What a model *is*: identity and architecture facts, set in `configs/models/<name>.yaml`."
@@ -111,6 +114,10 @@ class GenerationConfig(Section):
     empty_summary: Literal['keep', 'first_sentence'] = 'keep'  # an empty generation: kept visible or replaced; counted either way
     # predict mode's decoding grid: {num_beams: [..], length_penalty: [..], no_repeat_ngram_size: [..], max_new_tokens: [..]}
     sweep: Optional[dict[str, list]] = None
+
+    @field_validator('sweep')
+    @classmethod
+    def _check_sweep(cls, sweep): return check_sweep(sweep)  # defined below, with its tests
 
 class AugmentConfig(Section):
     enabled: bool = False
@@ -232,6 +239,43 @@ def unflatten(flat: dict) -> dict:
         node[leaf] = v
     return out
 
+# %% ../nbs/00_config.ipynb #942b5a3c
+# each sweepable setting -> the smallest integer it takes (None: any finite float)
+SWEEP_KEYS = {'num_beams': 1, 'length_penalty': None, 'no_repeat_ngram_size': 0, 'max_new_tokens': 1}
+
+def _sweep_value(key: str, value):
+    "One grid value for `key`, or None when it is not valid there."
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value): return None
+    minimum = SWEEP_KEYS[key]
+    if minimum is None: return float(value)
+    if float(value).is_integer() and value >= minimum: return int(value)
+    return None
+
+def check_sweep(sweep: dict | None) -> dict | None:
+    "`generation.sweep` with every key sweepable, every list non-empty, every value valid and listed once."
+    if sweep is None: return None
+    problems, out = [], {}
+    for key, values in sweep.items():
+        if key not in SWEEP_KEYS:
+            close = difflib.get_close_matches(str(key), list(SWEEP_KEYS), n=1, cutoff=0.6)
+            hint = f" Did you mean {close[0]!r}?" if close else ''
+            problems.append(f"{key!r} cannot be swept.{hint} Sweepable: {', '.join(SWEEP_KEYS)}")
+            continue
+        if not values: problems.append(f"{key}: the list is empty; give at least one value, e.g. {key}: [4]"); continue
+        kind = 'a finite number' if SWEEP_KEYS[key] is None else f'an integer >= {SWEEP_KEYS[key]}'
+        parsed = [_sweep_value(key, v) for v in values]
+        bad = [v for v, q in zip(values, parsed) if q is None]
+        if bad: problems.append(f"{key}: {bad} not valid; each value must be {kind}")
+        elif len(set(parsed)) < len(parsed): problems.append(f"{key}: {values} lists a value twice; list each once")
+        else: out[key] = parsed
+    if problems: raise ValueError('generation.sweep: ' + '; '.join(problems) + '.')
+    return out
+
+def sweep_grid(sweep: dict | None) -> list[dict]:
+    "Every setting of the grid, in the order the keys and values were written (empty without a sweep)."
+    if not sweep: return []
+    return [dict(zip(sweep, combo)) for combo in itertools.product(*sweep.values())]
+
 # %% ../nbs/00_config.ipynb #74e9069e
 def schema_keys(model=Config, prefix='') -> list[str]:
     "Every dotted leaf key of the schema."
@@ -272,14 +316,50 @@ def _close(key, candidates):
     m = difflib.get_close_matches(key, candidates, n=3, cutoff=0.6)
     return f" Did you mean {' or '.join(map(repr, m))}?" if m else ''
 
-def canonical_key(key: str) -> str:
-    "Map an alias or a dotted key to the schema's dotted key, or fail with suggestions."
+# %% ../nbs/00_config.ipynb #71a5fb19
+FOREIGN_ALIASES = {  # name -> (dotted key, whose name it is)
+    # Hugging Face TrainingArguments / Seq2SeqTrainingArguments
+    'num_train_epochs': ('train.epochs', 'HF'), 'per_device_train_batch_size': ('train.batch_size', 'HF'),
+    'per_device_eval_batch_size': ('train.eval_batch_size', 'HF'), 'lr_scheduler_type': ('train.lr_scheduler', 'HF'),
+    'label_smoothing_factor': ('train.label_smoothing', 'HF'), 'eval_strategy': ('train.eval_strategy', 'HF'),
+    'evaluation_strategy': ('train.eval_strategy', 'HF'), 'eval_steps': ('train.eval_steps', 'HF'),
+    'save_strategy': ('train.save_strategy', 'HF'), 'save_steps': ('train.save_steps', 'HF'),
+    'save_total_limit': ('train.save_total_limit', 'HF'), 'logging_steps': ('train.logging_steps', 'HF'),
+    'metric_for_best_model': ('train.metric_for_best_model', 'HF'), 'group_by_length': ('train.group_by_length', 'HF'),
+    'gradient_checkpointing': ('train.gradient_checkpointing', 'HF'), 'tf32': ('precision.tf32', 'HF'),
+    'generation_num_beams': ('generation.num_beams', 'HF'), 'report_to': ('tracking.wandb', 'HF'),
+    # PEFT LoraConfig
+    'lora_alpha': ('lora.alpha', 'PEFT'), 'lora_dropout': ('lora.dropout', 'PEFT'),
+    'target_modules': ('lora.target_modules', 'PEFT'),
+    # axolotl
+    'lora_target_modules': ('lora.target_modules', 'axolotl'), 'micro_batch_size': ('train.batch_size', 'axolotl'),
+    'num_epochs': ('train.epochs', 'axolotl'), 'eval_batch_size': ('train.eval_batch_size', 'axolotl'),
+    'adapter': ('lora.method', 'axolotl'),
+}
+
+class ConfigInputError(ValueError):
+    "A value the user passed that cannot be used; the message names the input, the problem and the fix."
+
+class ConfigKeyError(ConfigInputError, KeyError):
+    "An unknown config key (a `KeyError` too, so older `except KeyError` callers still catch it)."
+    def __str__(self): return str(self.args[0]) if self.args else ''  # KeyError would print the message's repr
+
+def _resolve_key(key: str) -> tuple[str, Optional[str]]:
+    "The schema's dotted key for `key` and, for a foreign name, how to record it (`'HF name num_train_epochs'`)."
     key = key.strip().lstrip('-').replace('-', '_') if '.' not in key else key.strip()
-    if key in ALIASES: return ALIASES[key]
+    if key in ALIASES: return ALIASES[key], None
+    if key in FOREIGN_ALIASES:
+        dotted, whose = FOREIGN_ALIASES[key]
+        return dotted, f'{whose} name {key}'
     keys = schema_keys()
-    if key in keys: return key
-    raise KeyError(f"Unknown config key {key!r}.{_close(key, keys + list(ALIASES))} "
-                   f"Keys are dotted schema paths (e.g. 'train.learning_rate') or short names (e.g. 'learning_rate').")
+    if key in keys: return key, None
+    raise ConfigKeyError(f"Unknown config key {key!r}.{_close(key, keys + list(ALIASES) + list(FOREIGN_ALIASES))} "
+                         f"Keys are dotted schema paths (e.g. 'train.learning_rate') or short names "
+                         f"(e.g. 'learning_rate', or HF names such as 'num_train_epochs').")
+
+def canonical_key(key: str) -> str:
+    "Map an alias (ours, HF, PEFT or axolotl) or a dotted key to the schema's dotted key, or fail with suggestions."
+    return _resolve_key(key)[0]
 
 # %% ../nbs/00_config.ipynb #2b8f9c67
 def package_dir() -> Path:
@@ -287,12 +367,28 @@ def package_dir() -> Path:
     import dialsum_nb
     return Path(dialsum_nb.__file__).resolve().parent
 
+def _explicit_config_dir(folder, given_as: str) -> Path:
+    "A config folder the user named: it must exist and hold `base.yaml` (never replaced by another folder)."
+    path = Path(folder).expanduser()
+    fix = "Fix: name the folder that holds base.yaml and models/ (the repository's is configs/), or leave it out."
+    if path.is_file() and path.name == 'base.yaml': path = path.parent
+    if not path.exists():
+        raise FileNotFoundError(f"{given_as} {str(folder)!r}: no such folder. {fix}")
+    if not path.is_dir():
+        raise FileNotFoundError(f"{given_as} {str(folder)!r} is a file, not a folder. {fix}")
+    if not (path/'base.yaml').is_file():
+        raise FileNotFoundError(f"{given_as} {str(folder)!r} holds no base.yaml, so it is not a config folder. {fix}")
+    return path
+
 def find_config_dir(config_dir=None) -> Path:
-    "`config_dir`, else `$DIALSUM_CONFIG_DIR`, else the repository's `configs/`, else `./configs`."
-    cands = [config_dir, os.environ.get('DIALSUM_CONFIG_DIR'), package_dir().parent/'configs', Path.cwd()/'configs']
+    "`config_dir`, else `$DIALSUM_CONFIG_DIR` (either must hold base.yaml), else `configs/` of the repo or the cwd."
+    if config_dir is not None and str(config_dir) != '': return _explicit_config_dir(config_dir, 'Config folder')
+    if os.environ.get('DIALSUM_CONFIG_DIR'):
+        return _explicit_config_dir(os.environ['DIALSUM_CONFIG_DIR'], 'Config folder $DIALSUM_CONFIG_DIR =')
+    cands = [package_dir().parent/'configs', Path.cwd()/'configs']
     for c in cands:
-        if c and (Path(c)/'base.yaml').exists(): return Path(c)
-    raise FileNotFoundError(f"No config folder with a base.yaml found (tried {[str(c) for c in cands if c]}). "
+        if (c/'base.yaml').exists(): return c
+    raise FileNotFoundError(f"No config folder with a base.yaml found (tried {[str(c) for c in cands]}). "
                             "Pass config_dir=... or set DIALSUM_CONFIG_DIR to the folder holding base.yaml and models/.")
 
 def read_yaml(path) -> dict:
@@ -328,7 +424,7 @@ def resolve_model_names(models, config_dir=None) -> list[str]:
     if not out: raise ValueError("No models given: pass a name, a comma list, or 'all'.")
     return out
 
-# %% ../nbs/00_config.ipynb #956d94bb
+# %% ../nbs/00_config.ipynb #59b34a64
 _FLOAT = re.compile(r'^[-+]?(\d+\.?\d*|\.\d+)([eE][-+]?\d+)?$')
 
 def _parse_value(v):
@@ -340,18 +436,132 @@ def _parse_value(v):
     if isinstance(parsed, dict) and ':' not in v: return v  # '{dialogue}' is a template, not a mapping
     return float(parsed) if isinstance(parsed, str) and _FLOAT.match(parsed.strip()) else parsed
 
-def parse_overrides(args) -> dict:
+def _field_types(key: str) -> tuple:
+    "The non-None types a schema field at dotted `key` accepts (`Optional[X]` -> `(X,)`)."
+    model, *parts, leaf = [Config] + key.split('.')
+    for part in parts: model = model.model_fields[part].annotation
+    ann = model.model_fields[leaf].annotation
+    options = typing.get_args(ann) if typing.get_origin(ann) is Union else (ann,)
+    return tuple(a for a in options if a is not type(None))
+
+def _is_text_field(key: str) -> bool:
+    "Whether the schema field at dotted `key` holds plain text (str, Optional[str] or a Literal of strings)."
+    return all(a is str or typing.get_origin(a) is Literal for a in _field_types(key))
+
+def _is_list_field(key: str) -> bool:
+    return any(typing.get_origin(a) is list for a in _field_types(key))
+
+def _coerce(key: str, v):
+    "A user's value for `key`: text fields keep the string, list fields split `a,b`, others are read as YAML."
+    if isinstance(v, str) and _is_list_field(key):
+        parsed = _parse_value(v)
+        return [o.strip() for o in parsed.split(',') if o.strip()] if isinstance(parsed, str) else parsed
+    return v if isinstance(v, str) and _is_text_field(key) else _parse_value(v)
+
+# %% ../nbs/00_config.ipynb #3a097ba0
+def _report_to_wandb(value) -> bool:
+    "HF `report_to` ('wandb', 'none', 'all', or a list of integrations) -> `tracking.wandb`."
+    names = value if isinstance(value, (list, tuple)) else [] if value is None else str(value).split(',')
+    names = [str(n).strip().lower() for n in names if str(n).strip()]
+    other = [n for n in names if n not in ('wandb', 'none', 'all')]
+    if other:
+        raise ConfigInputError(f"report_to={value!r}: {other} cannot be reported to here; this project tracks "
+                               f"runs with wandb only (tracking.wandb). Fix: report_to: wandb, or report_to: none.")
+    return 'wandb' in names or 'all' in names
+
+def _adapter_method(value) -> str:
+    "axolotl `adapter` (lora, qlora; empty for full fine-tuning) -> `lora.method`."
+    return 'full' if value in (None, '') else value
+
+ALIAS_VALUES = {'report_to': _report_to_wandb, 'adapter': _adapter_method}
+
+# %% ../nbs/00_config.ipynb #f998548f
+class Overrides(dict):
+    "`{dotted_key: value}` from the user; `.aliases` maps a key to the foreign name it was given as."
+    def __init__(self, *args, aliases: dict | None = None, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.aliases = dict(aliases or getattr(args[0] if args else None, 'aliases', {}))
+
+    def update(self, other=(), **kwargs):
+        "As `dict.update`; keys from `other` take its alias notes (or lose theirs)."
+        other = dict(other, **kwargs) if kwargs else other
+        notes = getattr(other, 'aliases', {})
+        super().update(other)
+        for key in other:
+            if key in notes: self.aliases[key] = notes[key]
+            else: self.aliases.pop(key, None)
+
+    def copy(self): return Overrides(self, aliases=self.aliases)
+
+# yaml's dumpers know plain dicts only (safe_dump refuses a subclass, dump tags it): write an Overrides as one
+for _dumper in (yaml.SafeDumper, yaml.Dumper):
+    _dumper.add_representer(Overrides, lambda dumper, data: dumper.represent_dict(dict(data)))
+
+def read_mapping(value, name: str = 'overrides') -> Mapping:
+    "`value` if it is a mapping, else the mapping its YAML/JSON text holds (None or '' -> {})."
+    if value is None: return {}
+    if isinstance(value, Mapping): return value
+    shown = repr(value) if len(repr(value)) < 80 else repr(value)[:77] + '...'
+    example = (f"Fix: pass a mapping, e.g. {name}={{'learning_rate': 1e-4}} in Python "
+               f"or -p {name} '{{learning_rate: 1e-4}}'")
+    if not isinstance(value, str):
+        raise ConfigInputError(f"{name}: expected a mapping of config keys to values, "
+                               f"got {type(value).__name__} {shown}. {example}.")
+    if not value.strip(): return {}
+    try: parsed = json.loads(value)
+    except ValueError:
+        try: parsed = yaml.safe_load(value)
+        except yaml.YAMLError as e:
+            raise ConfigInputError(f"{name}: cannot read {shown} as YAML or JSON ({getattr(e, 'problem', e)}). "
+                                   f"{example}.") from None
+    if parsed is None: return {}
+    if not isinstance(parsed, dict):
+        raise ConfigInputError(f"{name}: {shown} is {type(parsed).__name__}, not a mapping of keys to values. "
+                               f"{example}.")
+    return parsed
+
+# %% ../nbs/00_config.ipynb #316ec3cd
+def _same(a, b) -> bool:
+    try: return a == b or (isinstance(a, (int, float)) and isinstance(b, (int, float)) and float(a) == float(b))
+    except Exception: return False
+
+def _normalize_items(items, name: str, carried: dict | None = None, keep_unknown: bool = False) -> Overrides:
+    "`(name, value)` pairs -> `Overrides`; aliases resolved, values coerced, conflicting duplicates refused."
+    out, given_as, carried = Overrides(), {}, carried or {}
+    for given, value in items:
+        given = str(given)
+        try: key, alias = _resolve_key(given)
+        except ConfigKeyError as e:
+            if keep_unknown: out[given] = value; continue  # a file layer: the schema names the file and the key
+            raise ConfigKeyError(f"{name}: {e}") from None
+        plain = given.strip().lstrip('-').replace('-', '_')
+        try: value = _coerce(key, ALIAS_VALUES[plain](_parse_value(value)) if plain in ALIAS_VALUES else value)
+        except ConfigInputError as e: raise ConfigInputError(f"{name}: {e}") from None
+        if key in out and not _same(out[key], value):
+            raise ConfigInputError(f"{name}: {given_as[key]!r} and {given!r} both set {key} "
+                                   f"({out[key]!r} vs {value!r}). Fix: give {key} once.")
+        out[key], given_as[key] = value, given
+        if alias: out.aliases[key] = alias
+        elif key in carried and given == key: out.aliases[key] = carried[key]
+    return out
+
+def normalize_overrides(overrides: Mapping | str | None, name: str = 'overrides') -> Overrides:
+    "A mapping (or its YAML/JSON text) of nested sections, dotted keys and aliases -> `{dotted_key: value}`."
+    items = []
+    for k, v in read_mapping(overrides, name).items():
+        nested = isinstance(v, dict) and k in Config.model_fields and not str(k).endswith(DICT_LEAVES)
+        items += flatten(v, f'{k}.').items() if nested else [(k, v)]
+    return _normalize_items(items, name, getattr(overrides, 'aliases', None))
+
+def parse_overrides(args, name: str = 'command line') -> Overrides:
     "Command-line words (`key=value`, `--key v1 v2`, `--flag`) -> `{dotted_key: value}`."
-    out, key, vals = {}, None, []
+    items, key, vals = [], None, []
     def close():
-        if key is not None:
-            k = canonical_key(key)
-            out[k] = True if not vals else _coerce(k, vals[0]) if len(vals) == 1 else [_parse_value(v) for v in vals]
+        if key is not None: items.append((key, True if not vals else vals[0] if len(vals) == 1 else vals))
     for a in args:
         if re.match(r'^[A-Za-z_][\w.]*=', a):  # key=value
             close(); key, vals = None, []
-            k, _, v = a.partition('=')
-            out[canonical_key(k)] = _coerce(canonical_key(k), v)
+            items.append(tuple(a.split('=', 1)))
         elif a.startswith('--'):  # --key [values...]
             close()
             key, _, v = a[2:].partition('=')
@@ -359,39 +569,37 @@ def parse_overrides(args) -> dict:
         elif key is None: raise ValueError(f"Cannot read command-line word {a!r}: expected 'key=value' or '--key value'.")
         else: vals.append(a)
     close()
+    items = [(k, [_parse_value(x) for x in v] if isinstance(v, list) else v) for k, v in items]
+    return _normalize_items(items, name)
+
+# %% ../nbs/00_config.ipynb #399c8c70
+def resolve_model_overrides(model_overrides, config_dir=None) -> dict[str, Overrides]:
+    "`{model name as given: overrides}` (or its YAML/JSON text) -> `{config file's model name: Overrides}`."
+    out, given_as = {}, {}
+    for key, values in read_mapping(model_overrides, 'model_overrides').items():
+        try: names = resolve_model_names([str(key)], config_dir)
+        except ValueError as e:
+            raise ConfigInputError(f"model_overrides: key {key!r} names no model. {e} Fix: key model_overrides "
+                                   f"by model name, e.g. {{'kobart': {{'learning_rate': 1e-4}}}}.") from None
+        if len(names) != 1:
+            raise ConfigInputError(f"model_overrides: key {key!r} names {len(names)} models. Fix: put settings "
+                                   f"for every model in `overrides`, and key model_overrides by one model name each.")
+        if names[0] in out:
+            raise ConfigInputError(f"model_overrides: keys {given_as[names[0]]!r} and {key!r} both name model "
+                                   f"{names[0]!r}. Fix: merge them into one entry.")
+        out[names[0]], given_as[names[0]] = normalize_overrides(values, f'model_overrides[{key!r}]'), key
     return out
-
-def _is_text_field(key: str) -> bool:
-    "Whether the schema field at dotted `key` holds plain text (str, Optional[str] or a Literal of strings)."
-    import typing
-    model, *parts, leaf = [Config] + key.split('.')
-    for p in parts: model = model.model_fields[p].annotation
-    ann = model.model_fields[leaf].annotation
-    args = [a for a in typing.get_args(ann) if a is not type(None)] or [ann]
-    return all(a is str or typing.get_origin(a) is Literal for a in args)
-
-def _coerce(key: str, v):
-    "A user's value for `key`: text fields keep the string as given, others are read as YAML scalars."
-    return v if isinstance(v, str) and _is_text_field(key) else _parse_value(v)
-
-def normalize_overrides(overrides: dict | None) -> dict:
-    "Any mix of nested dicts, dotted keys and aliases -> `{dotted_key: value}` with canonical keys."
-    flat = {}
-    for k, v in (overrides or {}).items():
-        if isinstance(v, dict) and k in Config.model_fields and not k.endswith(DICT_LEAVES): items = flatten(v, k + '.').items()
-        else: items = [(k, v)]
-        for kk, vv in items:
-            key = canonical_key(kk); flat[key] = _coerce(key, vv)
-    return flat
 
 # %% ../nbs/00_config.ipynb #0b703ac4
 class EffectiveConfig:
     "A validated `Config` with the layer that set each key and what the user requested."
     def __init__(self, layers: list[tuple[str, dict]]):
-        self.layers = [(name, dict(flat)) for name, flat in layers]
         merged, self.provenance = {}, {}
-        for name, flat in self.layers:
-            for k, v in flat.items(): merged[k] = v; self.provenance[k] = name
+        for name, flat in layers:
+            aliases = getattr(flat, 'aliases', {})  # a key given under its HF / PEFT / axolotl name says so
+            for k, v in flat.items():
+                merged[k], self.provenance[k] = v, f'{name} ({aliases[k]})' if k in aliases else name
+        self.layers = [(name, dict(flat)) for name, flat in layers]
         try: self.config = Config(**unflatten(merged))
         except ValidationError as e: raise ValueError(_explain(e, self.provenance)) from None
         for k in schema_keys():
@@ -440,33 +648,41 @@ class EffectiveConfig:
         diff = self.diff()
         return f"EffectiveConfig(model={self.config.model.name!r}, scale={self.config.scale!r}, {len(diff)} requested value(s) not in effect)"
 
-def _same(a, b) -> bool:
-    try: return a == b or (isinstance(a, (int, float)) and isinstance(b, (int, float)) and float(a) == float(b))
-    except Exception: return False
+_SCHEMA_FIXES = {'finite_number': 'Fix: use a finite number (inf and nan are not settings).'}
 
 def _explain(err: ValidationError, provenance: dict) -> str:
     "One line per schema error: key, layer that set it, problem, and the valid keys close to an unknown one."
     lines = []
     for e in err.errors():
         key = '.'.join(str(p) for p in e['loc'])
-        where = provenance.get(key, 'default')
+        # an entry of a dict setting (ensemble.weights.kobart) was set by the setting's layer
+        where = provenance.get(key, provenance.get(key.rsplit('.', 1)[0], 'default'))
         if e['type'] == 'extra_forbidden':
             lines.append(f"- {key} (from {where}): unknown key.{_close(key, schema_keys())}")
         else:
-            lines.append(f"- {key} (from {where}): {e['msg']} (got {e.get('input')!r}).")
+            fix = _SCHEMA_FIXES.get(e['type'])
+            lines.append(f"- {key} (from {where}): {e['msg']} (got {e.get('input')!r}).{' ' + fix if fix else ''}")
     return "Invalid config:\n" + "\n".join(lines)
 
 # %% ../nbs/00_config.ipynb #bd27c53c
+def _file_layer(path) -> Overrides:
+    "A YAML config file as dotted keys, aliases at its top level mapped like the user's."
+    return _normalize_items(flatten(read_yaml(path)).items(), str(path), keep_unknown=True)
+
 def load_config(model: str | None = None, experiment: str | None = None, overrides: dict | None = None,
                 source: str = 'kwargs', scale: str | None = None, config_dir=None) -> EffectiveConfig:
-    "The effective config for `model`: base < model < scale < experiment < `overrides` (the user's)."
+    "The effective config for `model`: base < family < model < scale < experiment < `overrides` (the user's)."
     cdir = find_config_dir(config_dir)
     user = normalize_overrides(overrides)
-    layers = [('base', flatten(read_yaml(cdir/'base.yaml')))]
+    layers = [('base', _file_layer(cdir/'base.yaml'))]
     if model is not None:
         name = resolve_model_names([model], cdir)[0]
-        layers.append((f'model:{name}', flatten(read_yaml(cdir/'models'/f'{name}.yaml'))))
-        layers[-1][1]['model.name'] = name
+        own = _file_layer(cdir/'models'/f'{name}.yaml')
+        family = own.get('model.family')  # the model file says its family; the family's file (if any) sits below it
+        if family and (cdir/'families'/f'{family}.yaml').is_file():
+            layers.append((f'family:{family}', _file_layer(cdir/'families'/f'{family}.yaml')))
+        own['model.name'] = name
+        layers.append((f'model:{name}', own))
     exp_flat = {}
     if experiment:
         p = Path(experiment)
@@ -474,9 +690,9 @@ def load_config(model: str | None = None, experiment: str | None = None, overrid
         if not p.exists():
             known = sorted(q.stem for q in (cdir/'experiments').glob('*.yaml'))
             raise FileNotFoundError(f"Experiment config {experiment!r} not found at {p}.{_close(str(experiment), known)} Known: {', '.join(known)}.")
-        exp_flat = flatten(read_yaml(p))
+        exp_flat = _file_layer(p)
     sc = scale or user.get('scale') or exp_flat.get('scale') or dict(layers[-1][1]).get('scale') or layers[0][1].get('scale', 'tiny')
-    if (cdir/'scales'/f'{sc}.yaml').exists(): layers.append((f'scale:{sc}', flatten(read_yaml(cdir/'scales'/f'{sc}.yaml'))))
+    if (cdir/'scales'/f'{sc}.yaml').exists(): layers.append((f'scale:{sc}', _file_layer(cdir/'scales'/f'{sc}.yaml')))
     if exp_flat: layers.append((f'experiment:{Path(experiment).stem}', exp_flat))
     if scale: user.setdefault('scale', scale)
     if user: layers.append((f'user:{source}', user))

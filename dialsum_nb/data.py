@@ -4,7 +4,7 @@
 
 # %% ../nbs/03_data.ipynb #e5dd247a
 from __future__ import annotations
-import contextlib, csv, io, json, os, re, tempfile, time, unicodedata, warnings
+import contextlib, csv, io, json, math, os, re, tempfile, time, unicodedata, warnings
 from collections import Counter
 from dataclasses import dataclass, field, asdict
 from pathlib import Path
@@ -15,11 +15,11 @@ import pandas as pd
 from .config import DataConfig, package_dir
 
 # %% auto #0
-__all__ = ['SPEAKER_TAG_RE', 'TURN_RE', 'TAG_RE', 'PII_TAGS', 'REQUIRED_COLUMNS', 'TEXT_COLUMNS', 'SPLITS', 'sample_data_dir',
-           'tag_inventory', 'normalize_text', 'RepairLog', 'DataError', 'read_split', 'load_splits', 'shingle_hashes',
-           'minhash_signatures', 'jaccard', 'near_duplicate_pairs', 'duplicate_clusters', 'QualityRules',
-           'quality_report', 'apply_quality_filter', 'kfold_splits', 'write_csv_atomic', 'write_json_atomic',
-           'check_submission', 'write_submission']
+__all__ = ['SPEAKER_TAG_RE', 'TURN_RE', 'TAG_RE', 'PII_TAGS', 'REQUIRED_COLUMNS', 'TEXT_COLUMNS', 'MAX_FIELD_CHARS', 'SPLITS',
+           'MIN_SELECTION_ROWS', 'sample_data_dir', 'tag_inventory', 'normalize_text', 'RepairLog', 'DataError',
+           'read_split', 'load_splits', 'shingle_hashes', 'minhash_signatures', 'jaccard', 'near_duplicate_pairs',
+           'duplicate_clusters', 'QualityRules', 'quality_report', 'apply_quality_filter', 'kfold_splits',
+           'selection_size', 'write_csv_atomic', 'write_json_atomic', 'check_submission', 'write_submission']
 
 # %% ../nbs/03_data.ipynb #b9e4f57b
 def sample_data_dir() -> Path:
@@ -69,6 +69,8 @@ def tag_inventory(df: pd.DataFrame) -> dict:
 _HANGUL_RE = re.compile('[\uac00-\ud7a3\u1100-\u11ff\u3130-\u318f]')
 _HIGH_LATIN1_RE = re.compile('[\x80-\xff]')
 _SUSPECT_RE = re.compile('[\x80-\u02ff\u2000-\u206f\u20ac\u2122\ufffd]')  # what mojibake produces
+# invisible controls; tab, line breaks, \x0b, \x0c and \x1c-\x1f are whitespace, left to the whitespace step
+_CONTROL_RE = re.compile('[\x00-\x08\x0e-\x1b\x7f]')
 
 def _excerpt(before: str, after: str, context: int = 12, width: int = 40) -> tuple[str, str]:
     "Short excerpts of `before` and `after` starting a little before their first difference."
@@ -90,7 +92,8 @@ def _normalize_whitespace(s: str) -> str:
 def normalize_text(s: str) -> tuple[str, list[tuple[str, str, str]]]:
     "Repair and normalise one text field; returns the new text and its repairs as `(kind, before, after)`."
     repairs = []
-    for kind, fix in (('euc-kr-as-latin-1', _euckr_read_as_latin1),
+    for kind, fix in (('control-characters', lambda t: _CONTROL_RE.sub('', t)),
+                      ('euc-kr-as-latin-1', _euckr_read_as_latin1),
                       ('mojibake', lambda t: ftfy.fix_encoding(t) if _SUSPECT_RE.search(t) else None),
                       ('nfc', lambda t: unicodedata.normalize('NFC', t)),
                       ('whitespace', _normalize_whitespace)):
@@ -120,8 +123,15 @@ class DataError(ValueError):
                 if len(self.problems) > len(shown) else '')
         super().__init__(f"{len(self.problems)} problem(s) in {source}:\n" + '\n'.join(f'- {p}' for p in shown) + more)
 
+MAX_FIELD_CHARS = 100_000  # the longest real dialogue has 1,269 characters (FACTS §1)
+
 def _decode(path: Path, raw: bytes) -> str:
     "The file's text as UTF-8 (a BOM is allowed), or a DataError that says which encoding it looks like."
+    n_nul = raw.count(0)
+    if n_nul > len(raw) // 10:  # ASCII in UTF-16 is every other byte NUL
+        raise DataError(path, [f"{path}: {n_nul:,} NUL bytes in {len(raw):,}: the file looks like UTF-16, "
+                               f"not UTF-8. Fix: convert it, e.g. `iconv -f utf-16 -t utf-8 '{path}' > "
+                               f"'{path.with_suffix('.utf8.csv')}'`, and point the config at the new file."])
     try: return raw.decode('utf-8-sig')
     except UnicodeDecodeError as e:
         line = raw[:e.start].count(b'\n') + 1
@@ -136,20 +146,42 @@ def _decode(path: Path, raw: bytes) -> str:
                    f"as 'CSV UTF-8'.")
         raise DataError(path, [msg]) from None
 
-def _records(path: Path, text: str) -> tuple[list[str], list[tuple[int, list[str]]]]:
-    "Header and `(start_line, fields)` of every non-blank record."
+@contextlib.contextmanager
+def _csv_field_limit(limit: int):
+    "Lift the `csv` module's (process-wide) field size limit for one parse, then restore it."
+    old = csv.field_size_limit()
+    csv.field_size_limit(max(old, limit))
+    try: yield
+    finally: csv.field_size_limit(old)
+
+def _records(path: Path, text: str) -> tuple[list[str], list[tuple[int, int, list[str]]]]:
+    "Header and `(start_line, end_line, fields)` of every non-blank record."
     reader = csv.reader(io.StringIO(text, newline=''))
+    start = 1
     try:
-        header = next(reader, None)
-        if header is None: raise DataError(path, [f"{path}: the file is empty. Fix: write a header line and rows."])
-        records, start = [], reader.line_num + 1
-        for rec in reader:
-            if rec and any(f.strip() for f in rec): records.append((start, rec))
-            start = reader.line_num + 1
+        with _csv_field_limit(len(text) + 1):  # any field fits: sizes are checked per field, with the fname
+            header = next(reader, None)
+            if header is None:
+                raise DataError(path, [f"{path}: the file is empty. Fix: write a header line and rows."])
+            records, start = [], reader.line_num + 1
+            for rec in reader:
+                if rec and any(f.strip() for f in rec): records.append((start, reader.line_num, rec))
+                start = reader.line_num + 1
     except csv.Error as e:
-        raise DataError(path, [f"{path}: line {reader.line_num}: cannot parse the CSV ({e}). Fix: check the quoting "
-                               f"there; fields with commas, quotes or line breaks must be enclosed in double quotes."]) from None
+        raise DataError(path, [f"{path}: line {start}: cannot parse the CSV ({e}). Fix: check the quoting there; "
+                               f"fields with commas, quotes or line breaks must be in double quotes."]) from None
     return [h.strip() for h in header], records
+
+def _oversized(path, header, line, end, fname, rec) -> list[str]:
+    "A problem for each field of a record longer than `MAX_FIELD_CHARS`."
+    out = []
+    for name, value in zip(header, rec):
+        if len(value) <= MAX_FIELD_CHARS: continue
+        span = f"; the record spans lines {line}-{end}" if end > line else ''
+        out.append(f"{path}: line {line} (fname {fname!r}), column {name!r}: the field has {len(value):,} characters, "
+                   f"over the {MAX_FIELD_CHARS:,} a dialogue or summary can have{span}. Fix: check the quoting at "
+                   f"line {line}: an unmatched double quote makes one field swallow the lines after it.")
+    return out
 
 # %% ../nbs/03_data.ipynb #30f55c3e
 def read_split(path, split: Literal['train', 'dev', 'test']) -> pd.DataFrame:
@@ -168,7 +200,9 @@ def read_split(path, split: Literal['train', 'dev', 'test']) -> pd.DataFrame:
                         f"(found {header}). Fix: a {split} file needs the columns {required}; add the missing one(s).")
     col = {c: header.index(c) for c in TEXT_COLUMNS if c in header}
     rows, repairs, first_line = [], RepairLog(), {}
-    for line, rec in records:
+    for line, end, rec in records:
+        fname_raw = rec[col['fname']].strip() if 'fname' in col and col['fname'] < len(rec) else ''
+        problems += _oversized(path, header, line, end, fname_raw[:40], rec)
         if len(rec) != len(header):
             problems.append(f"{path}: line {line}: {len(rec)} field(s) but the header has {len(header)}. Fix: enclose "
                             f"fields that contain commas or line breaks in double quotes.")
@@ -181,9 +215,13 @@ def read_split(path, split: Literal['train', 'dev', 'test']) -> pd.DataFrame:
             if c == 'fname': continue
             raw = row[c]
             row[c], reps = normalize_text(raw)
-            repairs += [{'fname': fname, 'column': c, 'kind': k, 'before': b, 'after': a} for k, b, a in reps]
+            repairs += [{'fname': fname, 'line': line, 'column': c, 'kind': k, 'before': b, 'after': a}
+                        for k, b, a in reps]
         if 'fname' in col and not fname:
             problems.append(f"{path}: line {line}: fname is empty. Fix: give every row a unique fname.")
+        elif _CONTROL_RE.search(fname):
+            problems.append(f"{where}: fname contains a control character (e.g. a NUL byte). Fix: remove it; "
+                            f"fnames are the keys predictions are matched by.")
         elif fname in first_line:
             problems.append(f"{where}: duplicate fname, first used at line {first_line[fname]}. Fix: give each row a "
                             f"unique fname or remove the repeated row.")
@@ -204,9 +242,20 @@ def read_split(path, split: Literal['train', 'dev', 'test']) -> pd.DataFrame:
     if not records and not problems:
         problems.append(f"{path}: no data rows, only a header. Fix: add rows or point the config at the full file.")
     if problems: raise DataError(path, problems)
+    _warn_control_characters(path, repairs)
     df = pd.DataFrame(rows, columns=[c for c in TEXT_COLUMNS if c in header] + [c for c in header if c not in TEXT_COLUMNS])
     df.attrs.update({'path': str(path), 'split': split, 'repairs': repairs})
     return df
+
+def _warn_control_characters(path, repairs) -> None:
+    "One warning per file naming where control characters were removed (they are also in the repair log)."
+    found = [r for r in repairs if r['kind'] == 'control-characters']
+    if not found: return
+    where = '; '.join(f"line {r['line']} (fname {r['fname']!r}, column {r['column']!r})" for r in found[:5])
+    more = f" and {len(found) - 5} more" if len(found) > 5 else ''
+    warnings.warn(f"{path}: removed NUL/control characters from {len(found)} field(s): {where}{more}. They are "
+                  f"recorded in df.attrs['repairs'] (kind 'control-characters') and counted in the quality report.",
+                  stacklevel=3)
 
 # %% ../nbs/03_data.ipynb #aab33b4f
 SPLITS = ('train', 'dev', 'test')
@@ -495,6 +544,14 @@ def kfold_splits(df: pd.DataFrame, k: int, seed: int = 42, threshold: float = 0.
         val = np.isin(groups, val_groups)
         out.append((np.flatnonzero(~val).astype(np.int64), np.flatnonzero(val).astype(np.int64)))
     return out
+
+# %% ../nbs/03_data.ipynb #5f1ae667
+MIN_SELECTION_ROWS = 3  # tiny test runs use 32 training rows: a slice of 3
+
+def selection_size(n_rows: int, fraction: float) -> int:
+    "Rows of the selection slice carved from `n_rows` training rows: `fraction` of them, rounded half up."
+    if not 0 <= fraction < 1: raise ValueError(f"data.selection_fraction={fraction}: expected 0 <= fraction < 1.")
+    return int(math.floor(n_rows * fraction + 0.5))
 
 # %% ../nbs/03_data.ipynb #b45f4e0a
 def _write_atomic(path, write) -> Path:

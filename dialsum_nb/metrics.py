@@ -11,8 +11,8 @@ import numpy as np
 import pandas as pd
 
 # %% auto #0
-__all__ = ['TAG_PATTERN', 'KoreanMorphTokenizer', 'lcs_length', 'rouge_n_f1', 'rouge_l_f1', 'rouge_per_row', 'korean_rouge',
-           'pairwise_rouge']
+__all__ = ['TAG_PATTERN', 'PUNCTUATION_POLICIES', 'is_punctuation', 'KoreanMorphTokenizer', 'lcs_length', 'rouge_n_f1',
+           'rouge_l_f1', 'rouge_per_row', 'korean_rouge', 'pairwise_rouge']
 
 # %% ../nbs/04_metrics.ipynb #0d1a1b1f
 TAG_PATTERN = re.compile(r'(#\w+#)')  # speaker tags and PII masks: `#Person1#`, `#PhoneNumber#`
@@ -30,10 +30,12 @@ def _mecab_for_process(pid: int):
         from mecab.utils import create_lattice
         raw = tagger._tagger
         def morphs(text: str) -> list[str]:
+            text = text.lstrip()  # the lattice's spans count from the first non-space character
             lattice = create_lattice(text)
             if not raw.parse(lattice): return tagger.morphs(text)
             return [text[start:end] for (start, end), _ in lattice]
-        if morphs('#Person1#은 친구를 만났다.') == tagger.morphs('#Person1#은 친구를 만났다.'): return morphs
+        probes = ['#Person1#은 친구를 만났다.', '  는 회의에  간다 ']
+        if all(morphs(t) == tagger.morphs(t) for t in probes): return morphs
     except Exception: pass
     return tagger.morphs  # the public API: same output, about half the speed
 
@@ -46,18 +48,41 @@ def _morphs(text: str) -> tuple[str, ...]:
         elif piece.strip(): tokens.extend(morphs(piece))
     return tuple(tokens)
 
+PUNCTUATION_POLICIES = ('keep', 'drop')
+
+def is_punctuation(token: str) -> bool:
+    "Whether a morpheme is only punctuation or symbols (Unicode categories P* and S*): '.', '?', '…', '~', '%'."
+    return bool(token) and all(unicodedata.category(ch)[0] in 'PS' for ch in token)
+
+@functools.lru_cache(maxsize=65536)
+def _content_morphs(text: str) -> tuple[str, ...]:
+    return tuple(t for t in _morphs(text) if not is_punctuation(t))
+
+def _check_policy(punctuation: str, caller: str) -> str:
+    if punctuation not in PUNCTUATION_POLICIES:
+        raise ValueError(f"{caller}: punctuation={punctuation!r}; expected 'keep' or 'drop' (config key "
+                         "metric.punctuation). Fix: pass one of those.")
+    return punctuation
+
+def _tokens(text: str, punctuation: str = 'keep') -> tuple[str, ...]:
+    "The morphemes of `text`, with punctuation morphemes kept or dropped (both cached)."
+    return _morphs(text) if punctuation == 'keep' else _content_morphs(text)
+
 class KoreanMorphTokenizer:
-    "Korean morphemes via python-mecab-ko, `#...#` tags kept whole, NFC-normalised; usable as a `rouge_score` tokenizer."
+    "Korean morphemes (mecab-ko), `#...#` tags whole, NFC, punctuation kept or dropped; a `rouge_score` tokenizer."
+    def __init__(self, punctuation: str = 'keep'):
+        self.punctuation = _check_policy(punctuation, 'KoreanMorphTokenizer')
+
     def tokenize(self, text: str) -> list[str]:
         "The morphemes of `text` (a list; a fresh copy, safe to modify)."
         if not isinstance(text, str):
             raise TypeError(f"KoreanMorphTokenizer.tokenize expects a str, got {type(text).__name__}: {text!r}. "
                             "Fix: convert missing values (None/NaN) to '' before tokenising.")
-        return list(_morphs(text))
+        return list(_tokens(text, self.punctuation))
     __call__ = tokenize
-    def __eq__(self, other): return isinstance(other, KoreanMorphTokenizer)
-    def __hash__(self): return hash(KoreanMorphTokenizer)
-    def __repr__(self): return 'KoreanMorphTokenizer(mecab-ko, tags kept, NFC)'
+    def __eq__(self, other): return isinstance(other, KoreanMorphTokenizer) and other.punctuation == self.punctuation
+    def __hash__(self): return hash((KoreanMorphTokenizer, self.punctuation))
+    def __repr__(self): return f'KoreanMorphTokenizer(mecab-ko, tags kept, NFC, punctuation={self.punctuation!r})'
 
 # %% ../nbs/04_metrics.ipynb #21652e3b
 def _f1(overlap: int, n_prediction: int, n_reference: int) -> float:
@@ -135,8 +160,8 @@ def _check_inputs(predictions, references, caller: str) -> tuple[list[str], list
 class _Prepared:
     "A tokenised text with what every pairwise score needs, computed once."
     __slots__ = ('tokens', 'unigrams', 'bigrams', 'masks', 'n')
-    def __init__(self, text: str):
-        self.tokens = _morphs(text)
+    def __init__(self, text: str, punctuation: str = 'keep'):
+        self.tokens = _tokens(text, punctuation)
         self.n = len(self.tokens)
         self.unigrams, self.bigrams = _ngrams(self.tokens, 1), _ngrams(self.tokens, 2)
         self.masks = _position_masks(self.tokens)
@@ -147,21 +172,24 @@ def _pair_f1(p: _Prepared, r: _Prepared) -> tuple[float, float, float]:
             _f1(_overlap(p.bigrams, r.bigrams), p.n - 1, r.n - 1),
             _f1(_lcs_from_masks(p.masks, p.n, r.tokens), p.n, r.n))
 
-def rouge_per_row(predictions: Sequence[str], references: Sequence[Union[str, Sequence[str]]]) -> pd.DataFrame:
+def rouge_per_row(predictions: Sequence[str], references: Sequence[Union[str, Sequence[str]]],
+                  punctuation: str = 'keep') -> pd.DataFrame:
     "Per-row Korean ROUGE F1 (`rouge1`, `rouge2`, `rougeL`, each averaged over the row's references) and `score` (x100)."
+    _check_policy(punctuation, 'rouge_per_row')
     preds, refs = _check_inputs(predictions, references, 'rouge_per_row')
     rows = []
     for p, rs in zip(preds, refs):
-        pp = _Prepared(p)
-        scores = np.array([_pair_f1(pp, _Prepared(r)) for r in rs]).mean(axis=0)
+        pp = _Prepared(p, punctuation)
+        scores = np.array([_pair_f1(pp, _Prepared(r, punctuation)) for r in rs]).mean(axis=0)
         rows.append(scores)
     df = pd.DataFrame(np.array(rows).reshape(-1, 3), columns=['rouge1', 'rouge2', 'rougeL'])
     df['score'] = df[['rouge1', 'rouge2', 'rougeL']].mean(axis=1) * 100
     return df
 
-def korean_rouge(predictions: Sequence[str], references: Sequence[Union[str, Sequence[str]]]) -> dict:
+def korean_rouge(predictions: Sequence[str], references: Sequence[Union[str, Sequence[str]]],
+                 punctuation: str = 'keep') -> dict:
     "Corpus Korean ROUGE: mean over rows of the per-row F1s; `score` = (R1+R2+RL)/3*100; `n` rows."
-    df = rouge_per_row(predictions, references)
+    df = rouge_per_row(predictions, references, punctuation)
     if len(df) == 0:
         raise ValueError("korean_rouge: no rows to score (0 predictions). Fix: pass at least one prediction and its references.")
     out = {k: float(df[k].mean()) for k in ('rouge1', 'rouge2', 'rougeL')}
@@ -170,8 +198,9 @@ def korean_rouge(predictions: Sequence[str], references: Sequence[Union[str, Seq
     return out
 
 # %% ../nbs/04_metrics.ipynb #7c020074
-def pairwise_rouge(candidates: Sequence[str]) -> np.ndarray:
+def pairwise_rouge(candidates: Sequence[str], punctuation: str = 'keep') -> np.ndarray:
     "Symmetric matrix of (R1+R2+RL)/3 F1 between every pair of `candidates` (diagonal: self-score, 1.0 or 0.0 if empty)."
+    _check_policy(punctuation, 'pairwise_rouge')
     if isinstance(candidates, str):
         raise TypeError(f"pairwise_rouge: `candidates` is a single string; pass a list of candidate summaries.")
     prepared = []
@@ -179,7 +208,7 @@ def pairwise_rouge(candidates: Sequence[str]) -> np.ndarray:
         if _is_missing(c): c = ''
         if not isinstance(c, str):
             raise TypeError(f"pairwise_rouge: candidate {i} is {type(c).__name__} {c!r}, not a string. Fix: pass summary texts.")
-        prepared.append(_Prepared(c))
+        prepared.append(_Prepared(c, punctuation))
     n = len(prepared)
     out = np.zeros((n, n))
     for i in range(n):

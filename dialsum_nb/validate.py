@@ -10,16 +10,17 @@ from pathlib import Path
 from typing import Callable, Mapping, Optional, Sequence
 
 from .config import (Config, EffectiveConfig, load_config, find_config_dir, available_models,
-                               resolve_model_names, parse_overrides, normalize_overrides)
+                               resolve_model_names, parse_overrides, normalize_overrides, resolve_model_overrides,
+                               sweep_grid, Overrides)
 
 # %% auto #0
 __all__ = ['SEVERITIES', 'NGRAM_REPEAT_WARN_SHARE', 'AUG_METHODS', 'TTA_METHODS', 'NEEDS_GENERATOR', 'ENSEMBLE_STRATEGIES',
            'BF16_TYPICAL_WEIGHT', 'BF16_MIN_LR', 'MODEL_CHECKS', 'EXPERIMENT_CHECKS', 'Finding', 'ValidationReport',
            'ValidationContext', 'check_generation_options', 'summary_words', 'repeated_ngram_share', 'percentile',
            'check_generation_lengths', 'check_training', 'architecture_module_names', 'check_lora', 'data_dir_of',
-           'check_data_paths', 'check_folds_and_batches', 'api_key_set', 'check_pipeline', 'check_precision_flags',
-           'check_precision_plan', 'check_memory', 'reference_summaries', 'validate_config', 'validate_experiment',
-           'validate_cli']
+           'check_data_paths', 'check_folds_and_batches', 'api_key_set', 'check_pipeline', 'check_selection',
+           'check_predict_and_sweep', 'check_precision_flags', 'check_precision_plan', 'check_memory',
+           'reference_summaries', 'validate_config', 'validate_experiment', 'validate_cli']
 
 # %% ../nbs/01_validate.ipynb #46a3f368
 SEVERITIES = ('error', 'warning', 'info')
@@ -137,6 +138,13 @@ def check_generation_options(cfg: Config, ctx: ValidationContext) -> list[Findin
     if g.min_new_tokens is not None and g.min_new_tokens > g.max_new_tokens:
         out.append(_find('error', 'generation.min_new_tokens', f"min_new_tokens={g.min_new_tokens} is larger than max_new_tokens={g.max_new_tokens}.",
                          "Make generation.min_new_tokens <= generation.max_new_tokens."))
+    n = g.num_return_sequences
+    if n > 1 and (g.do_sample or n <= g.num_beams):
+        how = 'samples' if g.do_sample else f'beams of {g.num_beams}'
+        out.append(_find('info', 'generation.num_return_sequences',
+                         f"num_return_sequences={n}: each dialogue gets {n} candidate summaries ({how}) and "
+                         f"the one that agrees most with the others (MBR on Korean ROUGE) is kept; decoding "
+                         f"returns {n}x the text.", ''))
     return out
 
 # %% ../nbs/01_validate.ipynb #62031e08
@@ -457,6 +465,94 @@ def check_pipeline(cfg: Config, ctx: ValidationContext, models: Optional[Sequenc
                          f"{pkg[1]}; or set generation.backend: eager (or compiled)."))
     return out
 
+# %% ../nbs/01_validate.ipynb #7181bc9f
+def _training_part_rows(cfg: Config, ctx: ValidationContext) -> Optional[int]:
+    "Rows of one training part: all training rows (k = 1) or a fold's training rows (k >= 2); None if unknown."
+    n = _train_rows(cfg, ctx)
+    if n is None: return None
+    return n - math.ceil(n / cfg.k_folds) if cfg.k_folds >= 2 else n
+
+def check_selection(cfg: Config, ctx: ValidationContext) -> list[Finding]:
+    "`data.selection_fraction` against the data, and `ensemble.fit_on` against folds and the selection slice."
+    from dialsum_nb.data import selection_size, MIN_SELECTION_ROWS
+    out, frac, fit_on = [], cfg.data.selection_fraction, cfg.ensemble.fit_on
+    rows = _training_part_rows(cfg, ctx)
+    part = 'training rows' + (' per fold' if cfg.k_folds >= 2 else '')
+    if frac > 0 and rows is not None and selection_size(rows, frac) < MIN_SELECTION_ROWS:
+        need = math.ceil(MIN_SELECTION_ROWS / rows * 100) / 100 if rows else 1.0
+        fix = (f"Set data.selection_fraction >= {need:g}, or" if need < 0.5 else "Use more training rows, or set")
+        out.append(_find('error', 'data.selection_fraction',
+                         f"data.selection_fraction={frac:g} of {rows} {part} is a selection slice of "
+                         f"{selection_size(rows, frac)} row(s), fewer than {MIN_SELECTION_ROWS}: checkpoints and "
+                         "ensembles would be chosen by the noise of a few rows.",
+                         f"{fix} data.selection_fraction: 0 (choose on dev; its score is then labelled optimistic)."))
+    if frac == 0:
+        out.append(_find('info', 'data.selection_fraction', "data.selection_fraction=0: checkpoints and the "
+                         "decoding sweep are chosen on dev, so dev scores are optimistic (labelled so in scores "
+                         "and report).", ''))
+    if not cfg.ensemble.strategies: return out
+    if fit_on == 'selection' and cfg.k_folds >= 2:
+        out.append(_find('error', 'ensemble.fit_on', f"ensemble.fit_on=selection with k_folds={cfg.k_folds}: k-fold "
+                         "ensembles are fitted on out-of-fold predictions; no selection-slice predictions are "
+                         "written.",
+                         "Set ensemble.fit_on: auto (out-of-fold rows), or k_folds: 1."))
+    elif fit_on == 'selection' and frac == 0:
+        out.append(_find('error', 'ensemble.fit_on', "ensemble.fit_on=selection but data.selection_fraction=0: there "
+                         "is no selection slice to fit on.", "Set data.selection_fraction > 0 (0.1 is the default), "
+                         "or ensemble.fit_on: auto."))
+    on_dev = fit_on == 'dev' or (fit_on == 'auto' and cfg.k_folds < 2 and frac == 0)
+    if on_dev:
+        why = 'ensemble.fit_on=dev' if fit_on == 'dev' else 'ensemble.fit_on=auto with no selection slice (k_folds 1)'
+        tail = ("ensemble.allow_optimistic is true, so `select: best` may submit one on that optimistic score"
+                if cfg.ensemble.allow_optimistic else "`select: best` will not submit them (ensemble.allow_optimistic "
+                "is false)")
+        out.append(_find('warning', 'ensemble.fit_on', f"{why}: ensembles are fitted and chosen on dev, so their dev "
+                         f"scores are optimistic; {tail}.", "Set ensemble.fit_on: auto with "
+                         "data.selection_fraction > 0 (or k_folds >= 2) for an honest dev estimate."))
+    return out
+
+# %% ../nbs/01_validate.ipynb #e32f2f00
+def check_predict_and_sweep(cfg: Config, ctx: ValidationContext) -> list[Finding]:
+    "`mode: predict` names an experiment; `generation.sweep` is used only there and every setting can run."
+    out, g, sweep = [], cfg.generation, cfg.generation.sweep
+    if cfg.mode == 'predict':
+        if not cfg.experiment_name:
+            out.append(_find('error', 'experiment_name', "mode=predict decodes the trained models of an existing "
+                             "experiment again, and experiment_name names none.", "Set experiment_name to the "
+                             "experiment's folder name (experiments/NAME or experiments/YYYYMMDD/NAME)."))
+        if cfg.augment.enabled:
+            out.append(_find('warning', 'augment.enabled', "augment.enabled has no effect in mode=predict: nothing "
+                             "is trained.", "Remove augment.enabled, or use mode: full to train with augmentation."))
+    if not sweep: return out
+    if cfg.mode != 'predict':
+        out.append(_find('error', 'generation.sweep', f"generation.sweep is a decoding grid for mode=predict; with "
+                         f"mode={cfg.mode} it would not run.", "Set mode: predict (with experiment_name of a "
+                         "finished experiment) to sweep, or remove generation.sweep."))
+        return out
+    grid = sweep_grid(sweep)
+    sizes = ' x '.join(f"{k} {len(v)}" for k, v in sweep.items())
+    out.append(_find('info', 'generation.sweep', f"generation.sweep: {len(grid)} setting(s) ({sizes}); each decodes "
+                     "the selection slice, the best (by selection score) decodes dev and test.", ''))
+    beams = sorted({s.get('num_beams', g.num_beams) for s in grid})
+    if 'length_penalty' in sweep and max(beams) == 1:
+        out.append(_find('warning', 'generation.sweep', "generation.sweep varies length_penalty, but every setting "
+                         "decodes greedily (num_beams 1): length_penalty only rescores beam hypotheses.",
+                         "Add num_beams > 1 to the sweep, or drop length_penalty from it."))
+    few = [b for b in beams if b < g.num_return_sequences]
+    if few and not g.do_sample:
+        out.append(_find('error', 'generation.sweep', f"generation.num_return_sequences={g.num_return_sequences} but "
+                         f"the sweep has num_beams {few}: beam search returns at most num_beams sequences.",
+                         f"Use num_beams >= {g.num_return_sequences} in the sweep, or lower num_return_sequences."))
+    if g.do_sample:
+        out.append(_find('warning', 'generation.do_sample', "generation.sweep with do_sample true: each setting's "
+                         "score includes sampling noise, so the chosen setting may be chance.",
+                         "Set generation.do_sample: false for the sweep."))
+    if cfg.data.selection_fraction == 0:
+        out.append(_find('warning', 'data.selection_fraction', "generation.sweep chooses its setting on dev "
+                         "(data.selection_fraction=0): the chosen setting's dev score is optimistic.",
+                         "Set data.selection_fraction > 0 (0.1 is the default)."))
+    return out
+
 # %% ../nbs/01_validate.ipynb #4d327d1f
 def check_precision_flags(cfg: Config, ctx: ValidationContext) -> list[Finding]:
     "`precision.fp16`, `precision.bf16` and `precision.precision` agree."
@@ -580,9 +676,10 @@ def validate_config(ec: EffectiveConfig | Config, hardware=None, env: Mapping[st
     return out
 
 # %% ../nbs/01_validate.ipynb #719f781e
-MODEL_CHECKS[:] = [check_precision_flags, check_precision_plan, check_memory, check_generation_options, check_generation_lengths, check_training, check_lora,
-                   check_folds_and_batches]
-EXPERIMENT_CHECKS[:] = [check_data_paths, check_pipeline]
+MODEL_CHECKS[:] = [check_precision_flags, check_precision_plan, check_memory, check_generation_options,
+                   check_generation_lengths, check_training, check_lora, check_folds_and_batches,
+                   check_predict_and_sweep]
+EXPERIMENT_CHECKS[:] = [check_data_paths, check_pipeline, check_selection]
 
 # %% ../nbs/01_validate.ipynb #85866e91
 _SCHEMA_LINE = re.compile(r'^- (\S+) \(from (.+?)\): (.*)$')
@@ -592,10 +689,17 @@ def _load_findings(err: Exception, model: Optional[str]) -> list[Finding]:
     msg = str(err).strip().strip('"')
     rows = [m for m in (_SCHEMA_LINE.match(l.strip()) for l in msg.splitlines()) if m]
     if rows:
-        return [_find('error', k, f"{what} (set by {layer}).", f"Correct {k} in {layer if layer != 'default' else 'the config'}.", model)
-                for k, layer, what in (m.groups() for m in rows)]
-    key = 'experiment' if isinstance(err, FileNotFoundError) and 'Experiment' in msg else 'overrides' if isinstance(err, KeyError) else 'config'
-    return [_find('error', key, msg, 'Fix the file or key named in the message.', model)]
+        out = []
+        for k, layer, what in (m.groups() for m in rows):
+            what, fix = _split_fix(what)
+            where = layer if layer != 'default' else 'the config'
+            out.append(_find('error', k, f"{what} (set by {layer}).", f"{fix} Correct {k} in {where}.".strip(), model))
+        return out
+    if isinstance(err, FileNotFoundError) and 'Experiment' in msg: key = 'experiment'
+    else: key = next((k for k in ('model_overrides', 'overrides') if msg.startswith(k)), 'overrides'
+                     if isinstance(err, KeyError) else 'config')
+    what, fix = _split_fix(msg)
+    return [_find('error', key, what, fix or 'Fix the file or key named in the message.', model)]
 
 def _merge(findings: list[Finding], names: Sequence[str]) -> list[Finding]:
     "One row per distinct (severity, key, message, fix); model names joined, None when it concerns every model."
@@ -610,12 +714,13 @@ def _merge(findings: list[Finding], names: Sequence[str]) -> list[Finding]:
     return out
 
 def validate_experiment(models=None, experiment: Optional[str] = None, overrides: Optional[dict] = None, config_dir=None,
-                        hardware=None, env: Optional[Mapping[str, str]] = None, source: str = 'kwargs', **data_facts) -> ValidationReport:
+                        hardware=None, env: Optional[Mapping[str, str]] = None, source: str = 'kwargs',
+                        model_overrides=None, **data_facts) -> ValidationReport:
     "Validate every model of an experiment. `models`: names, 'a,b' or 'all'; None: the config's `models`."
     env = os.environ if env is None else env
     findings: list[Finding] = []
-    try: normalize_overrides(overrides)
-    except (KeyError, ValueError) as e: return ValidationReport(_load_findings(e, None))
+    try: overrides, per_model = normalize_overrides(overrides), resolve_model_overrides(model_overrides, config_dir)
+    except (KeyError, ValueError, FileNotFoundError) as e: return ValidationReport(_load_findings(e, None))
     if models is None:
         try: models = load_config(None, experiment, overrides, source, config_dir=config_dir).config.models
         except (ValueError, FileNotFoundError, KeyError) as e: return ValidationReport(_load_findings(e, None))
@@ -628,7 +733,8 @@ def validate_experiment(models=None, experiment: Optional[str] = None, overrides
         from dialsum_nb.precision import detect_hardware
         hardware = detect_hardware()
     for name in names:
-        try: ec = load_config(name, experiment, overrides, source, config_dir=config_dir)
+        mine = Overrides(overrides); mine.update(per_model.get(name, {}))  # model_overrides win for their model
+        try: ec = load_config(name, experiment, mine, source, config_dir=config_dir)
         except (ValueError, FileNotFoundError, KeyError) as e:
             findings += _load_findings(e, name); continue
         findings += validate_config(ec, hardware, env, models=names, **data_facts)
