@@ -579,7 +579,7 @@ def _distributed():
     "`(is_main, barrier)` of this process: (True, None) unless started by `accelerate launch` with several processes."
     if int(os.environ.get('WORLD_SIZE', '1')) < 2: return True, None
     from accelerate import PartialState
-    state = PartialState()
+    state = PartialState(cpu=not torch.cuda.is_available())  # as `train.make_accelerator`: CPU processes use gloo
     return state.is_main_process, state.wait_for_everyone
 
 def run_model(exp_dir, model: str, experiment: Optional[str] = None, overrides: Optional[dict] = None, hardware=None,
