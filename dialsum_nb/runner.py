@@ -25,8 +25,9 @@ __all__ = ['MIN_SELECTION_ROWS', 'SPLITS', 'SWEEP_KEYS', 'selection_split', 'Tra
 # %% ../nbs/11a_runner.ipynb #348c4e95
 MIN_SELECTION_ROWS = 4  # below this the checkpoint choice is a coin toss: a tiny slice is refused, not used
 
-def selection_split(df: pd.DataFrame, fraction: float, seed: int, threshold: float = 0.7) -> tuple[np.ndarray, np.ndarray]:
-    "`(fit, selection)` row positions of `df`: about `fraction` of the rows held out, near-duplicates together, fixed by `seed`."
+def selection_split(df: pd.DataFrame, fraction: float, seed: int,
+                    threshold: float = 0.7) -> tuple[np.ndarray, np.ndarray]:
+    "`(fit, selection)` row positions of `df`: about `fraction` of the rows held out, near-duplicates together."
     n = len(df)
     if fraction <= 0: return np.arange(n), np.array([], dtype=np.int64)
     from dialsum_nb.data import duplicate_clusters
@@ -38,9 +39,10 @@ def selection_split(df: pd.DataFrame, fraction: float, seed: int, threshold: flo
         chosen.append(group); size += sizes[group]
     held = np.isin(groups, chosen)
     if n - held.sum() < MIN_SELECTION_ROWS:
-        raise ValueError(f"data.selection_fraction={fraction}: a training part of {n} rows leaves {n - held.sum()} rows to "
-                         f"train on after holding out {held.sum()} for checkpoint selection. Fix: use more training rows "
-                         "(data.max_train_rows), fewer folds, or data.selection_fraction: 0 (selection on dev, optimistic).")
+        raise ValueError(f"data.selection_fraction={fraction}: a training part of {n} rows leaves {n - held.sum()} "
+                         f"rows to train on after holding out {held.sum()} for checkpoint selection. Fix: use more "
+                         "training rows (data.max_train_rows), fewer folds, or data.selection_fraction: 0 (selection "
+                         "on dev, optimistic).")
     return np.flatnonzero(~held), np.flatnonzero(held)
 
 # %% ../nbs/11a_runner.ipynb #1cb2a04b
@@ -89,7 +91,8 @@ def _accepts(fn, name: str) -> bool:
 
 def score_split(pred: pd.DataFrame, ref: pd.DataFrame, cfg: Config) -> dict:
     "Korean ROUGE of `pred` against `ref` (by fname) under `cfg.metric.punctuation`."
-    if _accepts(score_predictions, 'punctuation'): return score_predictions(pred, ref, punctuation=cfg.metric.punctuation)
+    if _accepts(score_predictions, 'punctuation'):
+        return score_predictions(pred, ref, punctuation=cfg.metric.punctuation)
     if cfg.metric.punctuation != 'keep':
         raise NotImplementedError("metric.punctuation: 'drop' needs experiment.score_predictions(..., punctuation=); "
                                   "this version has none. Fix: set metric.punctuation: keep or update dialsum_nb.")
@@ -167,12 +170,13 @@ def save_final_model(model, tokenizer, folder, cfg: Config, card: dict) -> Path:
     return _save_final_locally(model, tokenizer, folder, cfg, card)
 
 def load_final_model(folder, cfg: Config, device: str = 'cpu'):
-    "`(model, tokenizer)` from a `final/` folder: `train.load_final` when present, else the standard HF / peft loaders."
+    "`(model, tokenizer)` from a `final/` folder: `train.load_final` when present, else the standard HF / peft loaders"
     from dialsum_nb import train
     folder = Path(folder)
     if not (folder/'config.json').exists() and not (folder/'adapter_config.json').exists():
-        raise FileNotFoundError(f"{folder} holds no saved model (no config.json / adapter_config.json). Fix: train the model "
-                                "first (mode: full or train, export.save_final: true), then run mode: predict.")
+        raise FileNotFoundError(f"{folder} holds no saved model (no config.json / adapter_config.json). Fix: "
+                                "train the model first (mode: full or train, export.save_final: true), then run "
+                                "mode: predict.")
     if hasattr(train, 'load_final'): return train.load_final(folder, device=device)
     from transformers import AutoTokenizer, AutoModelForSeq2SeqLM, AutoModelForCausalLM
     if (folder/'adapter_config.json').exists():
@@ -187,9 +191,10 @@ def hub_token(export_cfg) -> Optional[str]:
     if not export_cfg.hub_model_id: return None
     token = os.environ.get(export_cfg.hub_token_env)
     if not token:
-        raise RuntimeError(f"export.hub_model_id={export_cfg.hub_model_id!r} pushes final/ to the Hugging Face Hub, but the "
-                           f"environment variable {export_cfg.hub_token_env} is not set. Fix: export {export_cfg.hub_token_env}"
-                           "=<a write token>, or unset export.hub_model_id.")
+        env = export_cfg.hub_token_env
+        raise RuntimeError(f"export.hub_model_id={export_cfg.hub_model_id!r} pushes final/ to the Hugging Face Hub, "
+                           f"but the environment variable {env} is not set. Fix: export {env}=<a write token>, or "
+                           "unset export.hub_model_id.")
     return token
 
 def push_final(folder, export_cfg, path_in_repo: Optional[str] = None, api=None) -> Optional[str]:
@@ -210,8 +215,8 @@ def rouge_eval_fn(cfg: Config, tokenizer, df: pd.DataFrame):
     from dialsum_nb.augment import mbr_index
     dialogues = list(df['dialogue'])
     def evaluate(model):
-        preds = generate_summaries(model, tokenizer, dialogues, cfg.generation, cfg.model, batch_size=cfg.train.eval_batch_size,
-                                   max_source_length=cfg.train.max_source_length)
+        preds = generate_summaries(model, tokenizer, dialogues, cfg.generation, cfg.model,
+                                   batch_size=cfg.train.eval_batch_size, max_source_length=cfg.train.max_source_length)
         preds = [p[mbr_index(p)] if isinstance(p, list) else p for p in preds]
         r = score_split(pd.DataFrame({'fname': list(df['fname']), 'summary': preds}), df, cfg)
         return {'rouge1': r['rouge1'], 'rouge2': r['rouge2'], 'rougeL': r['rougeL'], 'rouge_score': r['score']}
@@ -220,7 +225,8 @@ def rouge_eval_fn(cfg: Config, tokenizer, df: pd.DataFrame):
 def wandb_names(exp_dir, model: str, cfg: Config, fold: Optional[int]) -> dict:
     "wandb run name, group and tags for one training part."
     name = f"{Path(exp_dir).name}/{model}" + (f"/fold-{fold}" if fold is not None else '')
-    return {'run_name': name, 'run_group': Path(exp_dir).name, 'run_tags': (cfg.scale, cfg.model.family, cfg.lora.method)}
+    tags = (cfg.scale, cfg.model.family, cfg.lora.method)
+    return {'run_name': name, 'run_group': Path(exp_dir).name, 'run_tags': tags}
 
 # %% ../nbs/11a_runner.ipynb #ee6d052d
 @dataclass
@@ -249,7 +255,8 @@ def train_part(ctx: RunContext, part: TrainingPart, source: str, generator=None)
     if cfg.augment.enabled:
         from dialsum_nb.augment import augment_fold
         held = np.concatenate([part.selection_idx, part.oof_idx if part.oof_idx is not None else []]).astype(int)
-        fit = augment_fold(ctx.train_df, part.fit_idx, held, cfg.augment, seed=cfg.seed + (part.fold or 0), generator=generator)
+        fit = augment_fold(ctx.train_df, part.fit_idx, held, cfg.augment, seed=cfg.seed + (part.fold or 0),
+                           generator=generator)
     tok = load_tokenizer(source, cfg.model, add_tags=cfg.model.family == 'seq2seq' or cfg.lora.method == 'full')
     net = load_model(source, cfg, tok, load_dtype=ctx.plan.load_torch_dtype, device=_device())
     for line in guard_trainable_params(net, ctx.plan): ctx.log(f"[{ctx.model}] {line}")
@@ -303,8 +310,8 @@ def combine_parts(decoded: list[dict[str, SplitPredictions]]) -> dict[str, Split
         chosen = pd.concat([h.chosen for h in have]) if pooled else mbr_over_folds([h.chosen for h in have])
         cands = [h.candidates for h in have if h.candidates is not None]
         keep = bool(cands) and (pooled or len(have) == 1)  # k-fold dev/test candidates stay in each fold's folder
-        out[split] = SplitPredictions(chosen.reset_index(drop=True), pd.concat(cands, ignore_index=True) if keep else None,
-                                      _sum_stats([h.stats for h in have]))
+        cands = pd.concat(cands, ignore_index=True) if keep else None
+        out[split] = SplitPredictions(chosen.reset_index(drop=True), cands, _sum_stats([h.stats for h in have]))
     return out
 
 def _sum_stats(stats: list[dict]) -> dict:
@@ -320,7 +327,8 @@ def write_outputs(ctx: RunContext, combined: dict[str, SplitPredictions], parts:
     for split, preds in combined.items():
         if split == 'selection' and ctx.cfg.k_folds >= 2: continue  # per fold: each fold's slice judged its own model
         write_predictions(ctx.mdir/f'predictions_{split}.csv', preds.chosen)
-        if preds.candidates is not None: write_predictions(ctx.mdir/f'predictions_{split}_candidates.csv', preds.candidates)
+        if preds.candidates is not None:
+            write_predictions(ctx.mdir/f'predictions_{split}_candidates.csv', preds.candidates)
         if split in refs: scores[split] = score_split(preds.chosen, refs[split], ctx.cfg)
     scores['empty_predictions'] = {'policy': ctx.cfg.generation.empty_summary,
                                    **{s: p.stats.get('empty') for s, p in combined.items()},
@@ -342,19 +350,20 @@ def write_part_outputs(ctx: RunContext, part: TrainingPart, decoded: dict[str, S
     return [row]
 
 def save_part_rows(part: TrainingPart, train_df: pd.DataFrame):
-    "Record which fnames the part fitted on, held out for selection and predicts out of fold (predict mode reuses them)."
+    "Record the fnames the part fitted on, held out for selection and predicts out of fold (predict mode reuses them)"
     rows = {w: list(train_df['fname'].iloc[getattr(part, f'{w}_idx')]) for w in ('fit', 'selection')}
     if part.oof_idx is not None: rows['oof'] = list(train_df['fname'].iloc[part.oof_idx])
     write_json_atomic(part.folder/'rows.json', rows)
 
 # %% ../nbs/11a_runner.ipynb #60839f78
 def tta_scores(ctx: RunContext, net, tok, plain_dev: pd.DataFrame, generator=None) -> dict:
-    "`dev_tta` (TTA predictions, written to `predictions_dev_tta.csv`) and `dev_tta_baseline` (the same model, no TTA)."
+    "`dev_tta` (TTA predictions, written to `predictions_dev_tta.csv`) and `dev_tta_baseline` (same model, no TTA)."
     from dialsum_nb.augment import tta_predict
     from dialsum_nb.generate import write_predictions
     tta = tta_predict(net, tok, ctx.cfg, ctx.dev_df, seed=ctx.cfg.seed, generator=generator)
     write_predictions(ctx.mdir/'predictions_dev_tta.csv', tta)
-    return {'dev_tta': score_split(tta, ctx.dev_df, ctx.cfg), 'dev_tta_baseline': score_split(plain_dev, ctx.dev_df, ctx.cfg)}
+    return {'dev_tta': score_split(tta, ctx.dev_df, ctx.cfg),
+            'dev_tta_baseline': score_split(plain_dev, ctx.dev_df, ctx.cfg)}
 
 # %% ../nbs/11a_runner.ipynb #814efbd2
 def make_text_generator(cfg: Config, exp_dir):
@@ -404,16 +413,18 @@ def start_run(exp_dir, model: str, experiment, overrides, hardware, log, is_main
         if previous.get('state') == 'done' and cfg.mode in ('full', 'train'):
             move_previous_attempt(mdir, previous.get('attempts', 1), log)
         mdir.mkdir(parents=True, exist_ok=True)
-        status.update(model, state='running', started=_now(), started_ts=time.time(), attempts=previous.get('attempts', 0) + 1,
-                      cause=None, category=None, fix=None, error=None)
+        status.update(model, state='running', started=_now(), started_ts=time.time(),
+                      attempts=previous.get('attempts', 0) + 1, cause=None, category=None, fix=None, error=None)
         (mdir/'config.effective.yaml').write_text(ec.to_yaml(with_provenance=True))
-        write_json_atomic(mdir/'config.diff.json', ec.diff()); write_json_atomic(mdir/'precision_plan.json', plan.to_dict())
+        write_json_atomic(mdir/'config.diff.json', ec.diff())
+        write_json_atomic(mdir/'precision_plan.json', plan.to_dict())
     if plan.tf32 and torch.cuda.is_available():  # Ampere+: TF32 matmuls for the fp32 parts
         torch.backends.cuda.matmul.allow_tf32 = torch.backends.cudnn.allow_tf32 = True
     splits = load_splits(cfg.data)
     train_df = splits['train']
     if cfg.data.drop_low_quality:
-        train_df, dropped = apply_quality_filter(train_df, quality_report(splits, cfg.data.quality_threshold), drop=True)
+        report = quality_report(splits, cfg.data.quality_threshold)
+        train_df, dropped = apply_quality_filter(train_df, report, drop=True)
         log(f"[{model}] dropped {len(dropped)} low-quality training rows")
     return RunContext(exp_dir, model, cfg, plan, train_df, splits['dev'], splits['test'], log, is_main)
 
@@ -443,8 +454,9 @@ def train_and_decode(ctx: RunContext, source: str, parts: list[TrainingPart]) ->
         save_part_rows(part, ctx.train_df)
         decoded.append(decode_part(ctx, net, tok, part))
         fold_rows += write_part_outputs(ctx, part, decoded[-1])
-        if cfg.tta.enabled and part.fold in (None, 0): tta = tta_scores(ctx, net, tok, decoded[-1]['dev'].chosen, generator)
-        if part.fold is not None and 'token_avg' in cfg.ensemble.strategies:  # full weights per fold, token-level averaging
+        if cfg.tta.enabled and part.fold in (None, 0):
+            tta = tta_scores(ctx, net, tok, decoded[-1]['dev'].chosen, generator)
+        if part.fold is not None and 'token_avg' in cfg.ensemble.strategies:  # merged weights for token averaging
             save_fold_model(net, tok, ctx.mdir/'checkpoints'/f'fold{part.fold}')
         if cfg.export.save_final: save_part_final(ctx, net, tok, part, decoded[-1])
         del net
@@ -458,7 +470,8 @@ def _count(net) -> dict:
 def save_part_final(ctx: RunContext, net, tok, part: TrainingPart, decoded: dict) -> Path:
     "`final/` of one part with its card (dev score of this part's own predictions); pushed when `export.hub_model_id`."
     dev = score_split(decoded['dev'].chosen, ctx.dev_df, ctx.cfg)
-    folder = save_final_model(net, tok, part.final_dir, ctx.cfg, model_card(ctx.cfg, ctx.model, {'dev': dev}, part.fold))
+    card = model_card(ctx.cfg, ctx.model, {'dev': dev}, part.fold)
+    folder = save_final_model(net, tok, part.final_dir, ctx.cfg, card)
     push_final(folder, ctx.cfg.export, None if part.fold is None else f'fold{part.fold}')
     return folder
 
@@ -472,8 +485,8 @@ def finish_run(ctx: RunContext, outcome: dict, parts: list[TrainingPart], starte
                    'generation': cfg.generation.model_dump(exclude={'sweep'}), **outcome['tta'],
                    'train_seconds': round(time.time() - started, 1), 'resumed_from': outcome['resumed'] or None})
     write_json_atomic(ctx.mdir/'scores.json', scores)
-    ExperimentStatus(ctx.exp_dir).update(ctx.model, state='done', finished=_now(), seconds=round(time.time() - started, 1),
-                                         dev_score=scores['dev']['score'],
+    ExperimentStatus(ctx.exp_dir).update(ctx.model, state='done', finished=_now(),
+                                         seconds=round(time.time() - started, 1), dev_score=scores['dev']['score'],
                                          resumed_from=outcome['resumed'][-1] if outcome['resumed'] else None)
     ctx.log(f"[{ctx.model}] done in {time.time() - started:.0f} s · dev {scores['dev']['score']:.2f}")
     return scores
@@ -482,7 +495,7 @@ def finish_run(ctx: RunContext, outcome: dict, parts: list[TrainingPart], starte
 SWEEP_KEYS = ('num_beams', 'length_penalty', 'no_repeat_ngram_size', 'max_new_tokens')
 
 def sweep_settings(sweep: Optional[dict], gen: GenerationConfig) -> list[dict]:
-    "The grid of `generation.sweep` in grid order (keys in `SWEEP_KEYS` order, values in the user's), missing keys = `gen`'s."
+    "The settings of `generation.sweep` in grid order (keys as in `SWEEP_KEYS`, values as given); absent keys: `gen`'s"
     if not sweep: return []
     unknown = sorted(set(sweep) - set(SWEEP_KEYS))
     if unknown: raise ValueError(f"generation.sweep has key(s) {unknown}; a sweep varies only {list(SWEEP_KEYS)}. "
@@ -492,7 +505,7 @@ def sweep_settings(sweep: Optional[dict], gen: GenerationConfig) -> list[dict]:
             raise ValueError(f"generation.sweep.{key} must be a non-empty list of values, got {values!r}.")
     grids = [sweep.get(k, [getattr(gen, k)]) for k in SWEEP_KEYS]
     settings = [dict(zip(SWEEP_KEYS, combo)) for combo in itertools.product(*grids)]
-    for s in settings: GenerationConfig(**{**gen.model_dump(), **s})  # every setting is a valid config, or the error names it
+    for setting in settings: GenerationConfig(**{**gen.model_dump(), **setting})  # a setting that is invalid fails now
     return settings
 
 # %% ../nbs/11a_runner.ipynb #2e560387
@@ -507,12 +520,16 @@ def load_parts(ctx: RunContext) -> list[TrainingPart]:
     parts, position = [], {f: i for i, f in enumerate(ctx.train_df['fname'])}
     for part in training_parts(ctx.cfg, ctx.train_df, ctx.mdir):
         saved = read_json(part.folder/'rows.json')
-        if saved is None: raise FileNotFoundError(f"{part.folder/'rows.json'} is missing: model {ctx.model} has not finished "
-                                                  "training in this experiment. Fix: run mode: full or train first.")
+        if saved is None:
+            raise FileNotFoundError(f"{part.folder/'rows.json'} is missing: model {ctx.model} has not finished "
+                                    "training in this experiment. Fix: run mode: full or train first.")
         missing = [f for w in saved for f in saved[w] if f not in position]
-        if missing: raise ValueError(f"rows {missing[:5]} that model {ctx.model} trained with are not in the training data now: "
-                                     "the data settings changed since training. Fix: use the data settings of the training run.")
-        idx = {w: np.array([position[f] for f in saved.get(w, [])], dtype=np.int64) for w in ('fit', 'selection', 'oof')}
+        if missing:
+            raise ValueError(f"rows {missing[:5]} that model {ctx.model} trained with are not in the training data "
+                             "now: the data settings changed since training. Fix: use the training run's data "
+                             "settings.")
+        idx = {w: np.array([position[f] for f in saved.get(w, [])], dtype=np.int64)
+               for w in ('fit', 'selection', 'oof')}
         parts.append(TrainingPart(part.fold, part.folder, idx['fit'], idx['selection'],
                                   idx['oof'] if part.oof_idx is not None else None, part.final_dir))
     return parts
@@ -520,10 +537,12 @@ def load_parts(ctx: RunContext) -> list[TrainingPart]:
 def sweep_row(ctx, models: list, parts: list[TrainingPart], setting: dict) -> dict:
     "Decode the selection rows and dev with one setting; their scores and the seconds it took."
     t0, gen = time.time(), GenerationConfig(**{**ctx.cfg.generation.model_dump(), **setting})
-    decoded = [decode_part(ctx, net, tok, part, gen, splits=('dev', 'selection')) for (net, tok), part in zip(models, parts)]
-    combined = combine_parts(decoded)
-    row = {**setting, 'selection_score': None, 'dev_score': score_split(combined['dev'].chosen, ctx.dev_df, ctx.cfg)['score']}
-    if 'selection' in combined: row['selection_score'] = score_split(combined['selection'].chosen, ctx.train_df, ctx.cfg)['score']
+    combined = combine_parts([decode_part(ctx, net, tok, part, gen, splits=('dev', 'selection'))
+                              for (net, tok), part in zip(models, parts)])
+    row = {**setting, 'selection_score': None,
+           'dev_score': score_split(combined['dev'].chosen, ctx.dev_df, ctx.cfg)['score']}
+    if 'selection' in combined:
+        row['selection_score'] = score_split(combined['selection'].chosen, ctx.train_df, ctx.cfg)['score']
     return {**row, 'seconds': round(time.time() - t0, 2)}
 
 # %% ../nbs/11a_runner.ipynb #34b030f6
@@ -546,7 +565,8 @@ def plot_sweep(table: pd.DataFrame, judge: str, path, model: str):
     "Bar chart of the sweep: one bar per setting, the chosen one highlighted."
     import matplotlib; matplotlib.use('Agg', force=False)
     import matplotlib.pyplot as plt
-    labels = [f"b{r.num_beams} lp{r.length_penalty} nr{r.no_repeat_ngram_size} m{r.max_new_tokens}" for r in table.itertuples()]
+    labels = [f"b{row.num_beams} lp{row.length_penalty} nr{row.no_repeat_ngram_size} m{row.max_new_tokens}"
+              for row in table.itertuples()]
     fig, ax = plt.subplots(figsize=(max(5, 0.5 * len(table) + 2), 3.5))
     ax.bar(range(len(table)), table[judge], color=['tab:orange' if c else 'tab:blue' for c in table['chosen']])
     ax.set_xticks(range(len(table)), labels, rotation=60, ha='right', fontsize=7)
@@ -569,8 +589,8 @@ def predict_run(ctx: RunContext, started: float) -> dict:
     scores.update({'generation': ctx.cfg.generation.model_dump(exclude={'sweep'}), 'decoding_chosen_on': chosen_on,
                    'predicted_at': _now(), 'predict_seconds': round(time.time() - started, 1)})
     write_json_atomic(ctx.mdir/'scores.json', scores)
-    ExperimentStatus(ctx.exp_dir).update(ctx.model, state='done', finished=_now(), seconds=round(time.time() - started, 1),
-                                         dev_score=scores['dev']['score'])
+    ExperimentStatus(ctx.exp_dir).update(ctx.model, state='done', finished=_now(),
+                                         seconds=round(time.time() - started, 1), dev_score=scores['dev']['score'])
     ctx.log(f"[{ctx.model}] done in {time.time() - started:.0f} s · dev {scores['dev']['score']:.2f}")
     return scores
 
@@ -584,18 +604,19 @@ def _distributed():
 
 def run_model(exp_dir, model: str, experiment: Optional[str] = None, overrides: Optional[dict] = None, hardware=None,
               log=print) -> dict:
-    "Train (or, in predict mode, decode again), predict and score `model` inside experiment folder `exp_dir`; its `scores.json`."
+    "Train (predict mode: decode again), predict and score `model` in experiment folder `exp_dir`; its `scores.json`."
     started, (is_main, barrier) = time.time(), _distributed()
     quiet = log if is_main else (lambda *a, **k: None)
-    ctx = start_run(exp_dir, model, experiment, overrides, hardware, quiet, is_main)           # 1. config, status, data
+    ctx = start_run(exp_dir, model, experiment, overrides, hardware, quiet, is_main)  # 1. config, status, data
     cfg = ctx.cfg
+    share = f" ({cfg.data.selection_fraction:.0%} of train)" if selected_on(cfg) == 'selection' else ''
     quiet(f"[{model}] started: {cfg.mode} mode, {cfg.scale} scale, k={cfg.k_folds}, checkpoint chosen on "
-          f"{selected_on(cfg)}" + (f" ({cfg.data.selection_fraction:.0%} of train)" if selected_on(cfg) == 'selection' else ''))
+          f"{selected_on(cfg)}{share}")
     if cfg.mode == 'predict': return predict_run(ctx, started) if is_main else {}
-    source = model_weights(ctx, barrier)                                                        # 2. weights
+    source = model_weights(ctx, barrier)  # 2. weights
     parts = training_parts(cfg, ctx.train_df, ctx.mdir)
-    outcome = train_and_decode(ctx, source, parts)                                              # 3-4. train, decode, final/
-    return finish_run(ctx, outcome, parts, started) if is_main else {}                          # 5. scores, status
+    outcome = train_and_decode(ctx, source, parts)  # 3-4. train, decode, final/
+    return finish_run(ctx, outcome, parts, started) if is_main else {}  # 5. scores, status
 
 # %% ../nbs/11a_runner.ipynb #340ef30b
 def run_model_guarded(exp_dir, model: str, experiment: Optional[str] = None, overrides: Optional[dict] = None,

@@ -14,20 +14,22 @@ __all__ = ['parse_train_args', 'train_cli']
 
 # %% ../nbs/11b_train_cli.ipynb #2d01cce8
 def parse_train_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
-    "The command line of `dialsum-train`; `--overrides-json` is parsed into `overrides` (a clear error if it is not JSON)."
-    parser = argparse.ArgumentParser(prog='dialsum-train', description="Train, predict and score one model of one "
-                                     "experiment (the model's step of the pipeline); start it with `accelerate launch` "
-                                     "to train on several processes.")
+    "The command line of `dialsum-train`; `--overrides-json` becomes `overrides` (a clear error if it is not JSON)."
+    about = ("Train, predict and score one model of one experiment (the model's step of the pipeline); start it "
+             "with `accelerate launch` to train on several processes.")
+    parser = argparse.ArgumentParser(prog='dialsum-train', description=about)
     parser.add_argument('--exp-dir', required=True, help="the experiment folder (created if missing)")
     parser.add_argument('--model', required=True, help="one model name, e.g. kobart or qwen3-4b")
     parser.add_argument('--experiment', default=None, help="a configs/experiments/<name>.yaml layer")
-    parser.add_argument('--overrides-json', default='{}', help='overrides as a JSON object, e.g. \'{"train.epochs": 1}\'')
+    parser.add_argument('--overrides-json', default='{}', help='overrides as a JSON object: {"train.epochs": 1}')
     args = parser.parse_args(argv)
     try: args.overrides = json.loads(args.overrides_json)
     except json.JSONDecodeError as e:
-        parser.error(f"--overrides-json is not valid JSON ({e}). Fix: pass an object such as '{{\"train.epochs\": 1}}'.")
+        parser.error(f"--overrides-json is not valid JSON ({e}). "
+                     "Fix: pass an object such as '{\"train.epochs\": 1}'.")
     if not isinstance(args.overrides, dict):
-        parser.error(f"--overrides-json must be a JSON object of key: value pairs, got {type(args.overrides).__name__}.")
+        parser.error("--overrides-json must be a JSON object of key: value pairs, "
+                     f"got {type(args.overrides).__name__}.")
     return args
 
 # %% ../nbs/11b_train_cli.ipynb #9fcfd0e4
