@@ -197,12 +197,12 @@ def hub_token(export_cfg) -> Optional[str]:
                            "unset export.hub_model_id.")
     return token
 
-def push_final(folder, export_cfg, path_in_repo: Optional[str] = None, api=None) -> Optional[str]:
-    "Upload `folder` to `export.hub_model_id` (private per `export.hub_private`); returns the repo id, None when off."
+def push_final(folder, export_cfg, path_in_repo: Optional[str] = None,
+               endpoint: Optional[str] = None) -> Optional[str]:
+    "Upload `folder` to `export.hub_model_id` (private per `export.hub_private`); the repo id, or None when off."
     if not export_cfg.hub_model_id: return None
-    if api is None:
-        from huggingface_hub import HfApi
-        api = HfApi(token=hub_token(export_cfg))
+    from huggingface_hub import HfApi
+    api = HfApi(endpoint=endpoint, token=hub_token(export_cfg))  # endpoint None: the Hub (or HF_ENDPOINT)
     api.create_repo(export_cfg.hub_model_id, private=export_cfg.hub_private, exist_ok=True)
     api.upload_folder(folder_path=str(folder), repo_id=export_cfg.hub_model_id, path_in_repo=path_in_repo,
                       commit_message=f"dialsum_nb: {Path(folder).parent.name}/{Path(folder).name}")
