@@ -125,8 +125,13 @@ class SplitPredictions:
     candidates: Optional[pd.DataFrame]  # fname, summary, logprob, candidate
     stats: dict
 
-def predict_split(model, tokenizer, cfg: Config, df: pd.DataFrame, gen: Optional[GenerationConfig] = None,
-                  backend=None) -> SplitPredictions:
+def predict_split(model,  # a trained seq2seq or causal LM (or a peft model over one)
+                  tokenizer,
+                  cfg: Config,  # the model's effective config (model spec, source length, generation)
+                  df: pd.DataFrame,  # rows with `fname` and `dialogue`
+                  gen: Optional[GenerationConfig] = None,  # decoding settings; default `cfg.generation`
+                  backend=None,  # a `generate.make_backend` backend; None: HF `generate`
+                  ) -> SplitPredictions:
     "Predictions for `df`'s dialogues with `gen` (default `cfg.generation`); several candidates -> the MBR choice."
     from dialsum_nb.augment import mbr_index
     gen = gen or cfg.generation
@@ -273,8 +278,13 @@ def _device() -> str:
 # %% ../nbs/11a_runner.ipynb #c810932d
 SPLITS = ('dev', 'test', 'selection', 'oof')
 
-def decode_part(ctx: RunContext, net, tok, part: TrainingPart, gen: Optional[GenerationConfig] = None,
-                splits=SPLITS) -> dict[str, SplitPredictions]:
+def decode_part(ctx: RunContext,  # the run: config and data frames
+                net,  # the part's trained model
+                tok,  # its tokenizer
+                part: TrainingPart,  # which rows are its selection slice and out-of-fold rows
+                gen: Optional[GenerationConfig] = None,  # decoding settings; default `ctx.cfg.generation`
+                splits=SPLITS,  # which of dev, test, selection, oof to decode
+                ) -> dict[str, SplitPredictions]:
     "Predictions of one part's model per split (`selection` only when the part has a slice, `oof` only when k >= 2)."
     backend = None
     if ctx.cfg.generation.backend != 'eager':
@@ -401,7 +411,14 @@ def move_previous_attempt(mdir: Path, attempt: int, log) -> Optional[Path]:
     log(f"[{mdir.name}] trains again; the previous attempt's files are in {dest}")
     return dest
 
-def start_run(exp_dir, model: str, experiment, overrides, hardware, log, is_main: bool = True) -> RunContext:
+def start_run(exp_dir,  # the experiment folder
+              model: str,  # one model name
+              experiment,  # a configs/experiments/<name>.yaml layer, or None
+              overrides,  # the user's overrides for this model
+              hardware,  # a `precision.detect_hardware()` result, or None to detect
+              log,  # where the one-line messages go
+              is_main: bool = True,  # False in the other processes of `accelerate launch`: they write nothing
+              ) -> RunContext:
     "Step 1: effective config and precision plan, recorded; status `running`; the data."
     from dialsum_nb.data import load_splits, apply_quality_filter, quality_report
     exp_dir = Path(exp_dir); mdir = exp_dir/'models'/model
@@ -602,8 +619,13 @@ def _distributed():
     state = PartialState(cpu=not torch.cuda.is_available())  # as `train.make_accelerator`: CPU processes use gloo
     return state.is_main_process, state.wait_for_everyone
 
-def run_model(exp_dir, model: str, experiment: Optional[str] = None, overrides: Optional[dict] = None, hardware=None,
-              log=print) -> dict:
+def run_model(exp_dir,  # the experiment folder (created if missing)
+              model: str,  # one model name, e.g. 'kobart'
+              experiment: Optional[str] = None,  # a configs/experiments/<name>.yaml layer
+              overrides: Optional[dict] = None,  # the user's overrides (dotted keys or aliases)
+              hardware=None,  # a `precision.detect_hardware()` result; None: this machine
+              log=print,  # where the start / done lines go
+              ) -> dict:
     "Train (predict mode: decode again), predict and score `model` in experiment folder `exp_dir`; its `scores.json`."
     started, (is_main, barrier) = time.time(), _distributed()
     quiet = log if is_main else (lambda *a, **k: None)
@@ -619,8 +641,13 @@ def run_model(exp_dir, model: str, experiment: Optional[str] = None, overrides: 
     return finish_run(ctx, outcome, parts, started) if is_main else {}  # 5. scores, status
 
 # %% ../nbs/11a_runner.ipynb #340ef30b
-def run_model_guarded(exp_dir, model: str, experiment: Optional[str] = None, overrides: Optional[dict] = None,
-                      log=print, **kw) -> dict:
+def run_model_guarded(exp_dir,  # the experiment folder
+                      model: str,  # one model name
+                      experiment: Optional[str] = None,  # a configs/experiments/<name>.yaml layer
+                      overrides: Optional[dict] = None,  # the user's overrides
+                      log=print,  # where the start / done / FAILED lines go
+                      **kw,  # passed to `run_model` (hardware)
+                      ) -> dict:
     "`run_model`, recording any failure in `status.json` / `error.log` (and one `FAILED` line) before re-raising it."
     try: return run_model(exp_dir, model, experiment, overrides, log=log, **kw)
     except BaseException as e:
