@@ -329,7 +329,7 @@ def _sum_stats(stats: list[dict]) -> dict:
     return {'empty': total('empty'), 'replaced': total('replaced'), 'policy': stats[0].get('policy')}
 
 # %% ../nbs/11a_runner.ipynb #c5d181e1
-def write_outputs(ctx: RunContext, combined: dict[str, SplitPredictions], parts: list[TrainingPart]) -> dict:
+def write_outputs(ctx: RunContext, combined: dict[str, SplitPredictions]) -> dict:
     "Write every split's predictions (and candidates) into the model folder; returns the scores of the scored splits."
     from dialsum_nb.generate import write_predictions
     refs = {'dev': ctx.dev_df, 'selection': ctx.train_df, 'oof': ctx.train_df}
@@ -493,10 +493,10 @@ def save_part_final(ctx: RunContext, net, tok, part: TrainingPart, decoded: dict
     return folder
 
 # %% ../nbs/11a_runner.ipynb #19568ab8
-def finish_run(ctx: RunContext, outcome: dict, parts: list[TrainingPart], started: float) -> dict:
+def finish_run(ctx: RunContext, outcome: dict, started: float) -> dict:
     "Step 5: predictions and `scores.json` of the model; status `done`; the one-line summary."
     cfg = ctx.cfg
-    scores = write_outputs(ctx, combine_parts(outcome['decoded']), parts)
+    scores = write_outputs(ctx, combine_parts(outcome['decoded']))
     scores.update({'selected_on': selected_on(cfg), 'folds': outcome['folds'], 'scale': cfg.scale, 'model': ctx.model,
                    'stands_in_for': cfg.model.hub_id if cfg.scale == 'tiny' else None, 'params': outcome['params'],
                    'generation': cfg.generation.model_dump(exclude={'sweep'}), **outcome['tta'],
@@ -601,7 +601,7 @@ def predict_run(ctx: RunContext, started: float) -> dict:
         ctx.cfg.generation = GenerationConfig(**{**ctx.cfg.generation.model_dump(), **best})
     decoded = [decode_part(ctx, net, tok, part) for (net, tok), part in zip(models, parts)]
     scores = read_json(ctx.mdir/'scores.json', {})
-    scores.update(write_outputs(ctx, combine_parts(decoded), parts))
+    scores.update(write_outputs(ctx, combine_parts(decoded)))
     scores['folds'] = [r for p, d in zip(parts, decoded) for r in write_part_outputs(ctx, p, d)]
     scores.update({'generation': ctx.cfg.generation.model_dump(exclude={'sweep'}), 'decoding_chosen_on': chosen_on,
                    'predicted_at': _now(), 'predict_seconds': round(time.time() - started, 1)})
@@ -638,7 +638,7 @@ def run_model(exp_dir,  # the experiment folder (created if missing)
     source = model_weights(ctx, barrier)  # 2. weights
     parts = training_parts(cfg, ctx.train_df, ctx.mdir)
     outcome = train_and_decode(ctx, source, parts)  # 3-4. train, decode, final/
-    return finish_run(ctx, outcome, parts, started) if is_main else {}  # 5. scores, status
+    return finish_run(ctx, outcome, started) if is_main else {}  # 5. scores, status
 
 # %% ../nbs/11a_runner.ipynb #340ef30b
 def run_model_guarded(exp_dir,  # the experiment folder
