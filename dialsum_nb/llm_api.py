@@ -104,16 +104,17 @@ def prompt_token_bound(messages: list[dict]) -> int:
 
 @dataclass
 class UsageStats:
-    "Counters of one client: requests, answers, cache hits, retries by cause, known tokens, unknown attempts, cost range."
+    "Counters of one client: requests, answers, cache hits, retries by cause, known tokens, unknown attempts, cost."
     price_per_1k_input: float = 0.0
     price_per_1k_output: float = 0.0
     requests: int = 0  # HTTP attempts sent
     completions: int = 0  # responses accepted as answers
-    rejected: int = 0  # responses read but rejected (finish_reason length/content_filter, no text, fewer choices than asked)
+    rejected: int = 0  # responses read but rejected (finish_reason length/content_filter, no text, too few choices)
     cache_hits: int = 0
     partial_cache_hits: int = 0  # cached answers with fewer than n texts, reused and topped up
     retries: int = 0
-    faults: Counter = field(default_factory=Counter)  # cause -> count: rate_limit, server_error, timeout, connection, malformed, length, content_filter
+    faults: Counter = field(default_factory=Counter)  # cause -> count: rate_limit, server_error, timeout, connection,
+    #                                                   malformed, length, content_filter
     failures: int = 0  # requests that failed for good
     prompt_tokens: int = 0  # known: from the usage of every response read
     completion_tokens: int = 0
@@ -141,18 +142,22 @@ class UsageStats:
     @property
     def cost_usd_at_most(self) -> float:
         "The lower bound plus the worst case of every attempt whose outcome (or usage) is unknown."
-        return self._cost(self.prompt_tokens + self.max_extra_prompt_tokens, self.completion_tokens + self.max_extra_completion_tokens)
+        return self._cost(self.prompt_tokens + self.max_extra_prompt_tokens,
+                          self.completion_tokens + self.max_extra_completion_tokens)
 
     def __str__(self):
-        return (f"{self.requests} requests, {self.completions} answers, {self.cache_hits} cache hits, {self.failures} failed; "
+        return (f"{self.requests} requests, {self.completions} answers, {self.cache_hits} cache hits, "
+                f"{self.failures} failed; "
                 f"cost at least ${self.cost_usd_at_least:.4f}, at most ${self.cost_usd_at_most:.4f} "
-                f"({self.unknown_attempts} attempts with unknown outcome, {self.missing_usage} responses without usage)")
+                f"({self.unknown_attempts} attempts with unknown outcome, "
+                f"{self.missing_usage} responses without usage)")
 
     def to_dict(self) -> dict:
         with self._lock:
             d = {k: getattr(self, k) for k in self.__dataclass_fields__ if not k.startswith('_')}
         d['faults'] = dict(d['faults']); d['retry_wait_s'] = round(d['retry_wait_s'], 3)
-        d['cost_usd_at_least'], d['cost_usd_at_most'] = round(self.cost_usd_at_least, 6), round(self.cost_usd_at_most, 6)
+        d['cost_usd_at_least'] = round(self.cost_usd_at_least, 6)
+        d['cost_usd_at_most'] = round(self.cost_usd_at_most, 6)
         return d
 
 # %% ../nbs/10_llm_api.ipynb #6dd8bb35
@@ -255,7 +260,8 @@ class _QuietServer(ThreadingHTTPServer):
 class FakeChatServer:
     "An OpenAI-compatible chat-completions server on 127.0.0.1 with fault injection and per-prompt counters (for tests)."
     def __init__(self, api_key: Optional[str] = None, latency: float = 0.0, faults: Sequence[str] = (), fault_rate: float = 0.0,
-                 fault_kinds: Sequence[str] = TRANSPORT_FAULTS, max_faults_per_prompt: int = 2, retry_after: float = 1.0,
+                 fault_kinds: Sequence[str] = TRANSPORT_FAULTS, max_faults_per_prompt: int = 2,
+                 retry_after: float = 1.0,
                  slow_s: float = 2.0, seed: int = 0, responder: Callable = fake_respond, fail_after: Optional[int] = None,
                  max_choices: Optional[int] = None):
         bad = [k for k in list(faults) + list(fault_kinds) if k not in FAULT_KINDS]
@@ -271,7 +277,8 @@ class FakeChatServer:
         with self._lock:
             self.requests = 0; self.requests_per_prompt, self.completed, self.late = Counter(), Counter(), Counter()
             self.faults, self.faults_per_prompt, self.bodies = Counter(), Counter(), []
-            self.prompt_tokens = self.completion_tokens = 0; self.billed_prompt_tokens = self.billed_completion_tokens = 0
+            self.prompt_tokens = self.completion_tokens = 0
+            self.billed_prompt_tokens = self.billed_completion_tokens = 0
             self.inflight = self.max_inflight = 0; self.log = []
 
     @property
@@ -335,10 +342,12 @@ class FakeChatServer:
         usage['total_tokens'] = usage['prompt_tokens'] + usage['completion_tokens']
         payload = json.dumps({'id': f'chatcmpl-fake-{key[:12]}', 'object': 'chat.completion', 'created': int(time.time()),
                               'model': body.get('model'), 'usage': usage,
-                              'choices': [{'index': i, 'finish_reason': finish, 'message': {'role': 'assistant', 'content': t}}
+                              'choices': [{'index': i, 'finish_reason': finish,
+                                           'message': {'role': 'assistant', 'content': t}}
                                           for i, t in enumerate(texts)]}, ensure_ascii=False).encode()
         with self._lock:  # the answer was computed: a provider bills it whatever happens to the bytes next
-            self.billed_prompt_tokens += usage['prompt_tokens']; self.billed_completion_tokens += usage['completion_tokens']
+            self.billed_prompt_tokens += usage['prompt_tokens']
+            self.billed_completion_tokens += usage['completion_tokens']
         if fault == 'malformed': return h._send(200, payload[:len(payload)//2])
         if fault == 'cut_char': return h._send(200, cut_inside_character(payload))
         if fault == 'slow':
@@ -381,7 +390,8 @@ def _usage_of(resp) -> Optional[dict]:
     "`{'prompt_tokens', 'completion_tokens'}` of a response, or None when it has no usage."
     u = getattr(resp, 'usage', None)
     if u is None or getattr(u, 'prompt_tokens', None) is None: return None
-    return {'prompt_tokens': int(u.prompt_tokens or 0), 'completion_tokens': int(getattr(u, 'completion_tokens', 0) or 0)}
+    return {'prompt_tokens': int(u.prompt_tokens or 0),
+            'completion_tokens': int(getattr(u, 'completion_tokens', 0) or 0)}
 
 def _choices_of(resp) -> list[tuple[str, Optional[str]]]:
     "`[(text, finish_reason)]` of a ChatCompletion; MalformedResponse when it has no choices or no usable text at all."
@@ -391,7 +401,8 @@ def _choices_of(resp) -> list[tuple[str, Optional[str]]]:
     for c in choices:
         text = getattr(getattr(c, 'message', None), 'content', None)
         out.append((text if isinstance(text, str) else '', getattr(c, 'finish_reason', None)))
-    if not any(t.strip() or f in REJECTED_FINISH for t, f in out): raise MalformedResponse('no choice has text content')
+    if not any(t.strip() or f in REJECTED_FINISH for t, f in out):
+        raise MalformedResponse('no choice has text content')
     return out
 
 def _is_loopback(url: str) -> bool:
@@ -401,7 +412,8 @@ def _is_loopback(url: str) -> bool:
 class ChatClient:
     "Chat completions with retries, rate and concurrency limits, a disk cache and usage accounting."
     def __init__(self, cfg: LLMApiConfig, cache_dir=None, backoff_base: Optional[float] = None,
-                 backoff_max: Optional[float] = None, max_retry_after: float = 120.0, max_tokens_cap: Optional[int] = None):
+                 backoff_max: Optional[float] = None, max_retry_after: float = 120.0,
+                 max_tokens_cap: Optional[int] = None):
         cfg = getattr(cfg, 'llm_api', cfg)
         self.cfg, self.max_retry_after = cfg, max_retry_after
         # the arguments override the config (tests shorten the waits); by default llm_api.backoff_base_s / _max_s
@@ -431,13 +443,14 @@ class ChatClient:
 
     def complete(self, messages: list[dict], n: int = 1, temperature: Optional[float] = None, seed: Optional[int] = None,
                  max_tokens: Optional[int] = None) -> list[str]:
-        "`n` answer texts for `messages` (from the cache when this exact request was answered before, topped up if short)."
+        "`n` answer texts for `messages` (from the cache when this request was answered before, topped up if short)."
         params = {'temperature': self.cfg.temperature if temperature is None else temperature,
                   'max_tokens': max_tokens or self.cfg.max_tokens, 'n': n}
         if seed is not None: params['seed'] = seed
         key = cache_key(self.cfg.model, messages, params, self.cfg.base_url)
         texts, usage = [], {'prompt_tokens': 0, 'completion_tokens': 0}
-        if self.cache is not None and isinstance(hit := self.cache.get(key), dict) and isinstance(hit.get('texts'), list):
+        hit = self.cache.get(key) if self.cache is not None else None
+        if isinstance(hit, dict) and isinstance(hit.get('texts'), list):
             texts = [t for t in hit['texts'] if isinstance(t, str) and t.strip()]
             usage = hit.get('usage') or usage
             if len(texts) >= n: self.stats.add(cache_hits=1); return texts[:n]
@@ -457,22 +470,27 @@ class ChatClient:
             for r in reasons.elements(): self.stats.add(fault=r)
             texts += good
             if good and self.cache is not None:
-                self.cache.put(key, {'model': self.cfg.model, 'base_url': self.cfg.base_url, 'params': params, 'texts': texts,
+                self.cache.put(key, {'model': self.cfg.model, 'base_url': self.cfg.base_url, 'params': params,
+                                     'texts': texts,
                                      'usage': usage, 'time': time.time()})
             if len(texts) >= n: break
             if reasons['length'] and budget < self.max_tokens_cap:
                 budget = min(self.max_tokens_cap, budget*2); self.stats.add(retries=1)
-                log.info("llm_api: answer cut by max_tokens (finish_reason 'length'); asking again with max_tokens=%d", budget)
+                log.info("llm_api: answer cut by max_tokens (finish_reason 'length'); asking again with max_tokens=%d",
+                         budget)
                 continue
             if reasons['length']:
-                raise self._fail(f"was cut by max_tokens (finish_reason 'length') even at max_tokens={budget}. Fix: raise "
-                                 f"llm_api.max_tokens (now {self.cfg.max_tokens}); rerunning asks again for this one.", 'length') from None
+                raise self._fail(f"was cut by max_tokens (finish_reason 'length') even at max_tokens={budget}. "
+                                 f"Fix: raise llm_api.max_tokens (now {self.cfg.max_tokens}); rerunning asks again "
+                                 f"for this one.", 'length') from None
             if filtered and not good:
-                raise self._fail("was answered by the provider's content filter (finish_reason 'content_filter'), not by the "
-                                 "model; that text is not used as a summary. Fix: check this input (or the prompt template); "
+                raise self._fail("was answered by the provider's content filter (finish_reason 'content_filter'), "
+                                 "not by the model; that text is not used as a summary. Fix: check this input "
+                                 "(or the prompt template); "
                                  "rerunning asks again for this one.", 'content_filter') from None
             if rounds > n + self.cfg.max_retries:
-                raise self._fail(f"returned {len(texts)} of the {n} answers asked for after {rounds} requests.", 'short', retryable=True)
+                raise self._fail(f"returned {len(texts)} of the {n} answers asked for after {rounds} requests.",
+                                 'short', retryable=True)
             self.stats.add(retries=1)  # fewer choices than asked (a server that ignores `n`): ask for the rest
         return texts[:n]
 
@@ -488,7 +506,8 @@ class ChatClient:
                            max_extra_completion_tokens=params['max_tokens']*params['n'])
             if not self._warned_usage:
                 self._warned_usage = True
-                log.warning("llm_api: %s sends no `usage` in its responses: the cost is not known; it is reported as a range "
+                log.warning("llm_api: %s sends no `usage` in its responses: the cost is not known; it is reported "
+                            "as a range "
                             "(at most: prompt bytes + max_tokens per answer).", self.cfg.base_url)
         else: self.stats.add(**usage)
         return usage
@@ -505,7 +524,8 @@ class ChatClient:
                     resp = self._client.chat.completions.create(model=cfg.model, messages=messages, **params)
                     usage = self._count_usage(messages, params, resp)  # every response read is counted, kept or not
                     return _choices_of(resp), usage
-                except openai.APITimeoutError: kind, last, unknown = 'timeout', f'no answer within timeout_s={cfg.timeout_s}', True
+                except openai.APITimeoutError:
+                    kind, last, unknown = 'timeout', f'no answer within timeout_s={cfg.timeout_s}', True
                 except openai.APIConnectionError as e:
                     kind, last, unknown = 'connection', f'connection failed ({type(e.__cause__ or e).__name__})', True
                 except openai.APIStatusError as e:
@@ -515,7 +535,8 @@ class ChatClient:
                     else:
                         fix = {401: f'check the key in ${cfg.api_key_env}', 403: 'check the key\'s permissions for this model',
                                404: f'check llm_api.base_url ({cfg.base_url}) and llm_api.model ({cfg.model!r})'}.get(status, 'check the request parameters')
-                        raise self._fail(f"was refused with HTTP {status}: {e.message}. Fix: {fix}.", 'refused', status=status) from None
+                        raise self._fail(f"was refused with HTTP {status}: {e.message}. Fix: {fix}.", 'refused',
+                                         status=status) from None
                     last = f'HTTP {status}: {e.message}'
                     wait = parse_retry_after(e.response.headers)
                 except MalformedResponse as e:  # read, usage counted above, but nothing usable in it
@@ -532,8 +553,10 @@ class ChatClient:
             log.info("llm_api: %s on attempt %d/%d, retrying in %.2f s", kind, attempt + 1, cfg.max_retries + 1, wait)
             self.stats.add(retries=1, retry_wait_s=wait)
             time.sleep(wait)
-        raise self._fail(f"failed after {cfg.max_retries + 1} attempts; last error: {last}. Fix: check the service, raise "
-                         f"llm_api.max_retries or llm_api.timeout_s, or lower llm_api.requests_per_minute; rerunning sends only "
+        raise self._fail(f"failed after {cfg.max_retries + 1} attempts; last error: {last}. Fix: check the service, "
+                         f"raise "
+                         f"llm_api.max_retries or llm_api.timeout_s, or lower llm_api.requests_per_minute; "
+                         f"rerunning sends only "
                          f"the requests not yet cached.", 'exhausted', retryable=True) from None
 
 # %% ../nbs/10_llm_api.ipynb #850e6da5
@@ -563,7 +586,7 @@ def _progress_off() -> bool: return bool(os.environ.get('DIALSUM_NO_PROGRESS'))
 
 def run_items(fn: Callable, items: Sequence, workers: int, names: Optional[Sequence[str]] = None, what: str = 'item',
               clean: Callable[[str], str] = str, stop_after: Optional[int] = None, progress_file=None) -> LLMRunResult:
-    "`fn(x)` for each distinct item on `workers` threads; each item's failure is recorded with its cause and the rest go on."
+    "`fn(x)` for each distinct item on `workers` threads; a failure is recorded with its cause and the rest go on."
     names = list(names) if names is not None else [f'row {i}' for i in range(len(items))]
     first = {}  # item -> index of its first occurrence: equal inputs are sent once (two threads would both miss the cache)
     for i, x in enumerate(items): first.setdefault(x, i)
@@ -571,7 +594,8 @@ def run_items(fn: Callable, items: Sequence, workers: int, names: Optional[Seque
     stop_after = stop_after or max(8, 2*workers)
     results, failures, lock = [None]*len(items), {}, threading.Lock()
     state = {'streak': 0, 'stopped': None}
-    bar = tqdm(total=len(todo), desc=f'LLM {what}s', unit=what, disable=_progress_off(), file=progress_file, mininterval=1)
+    bar = tqdm(total=len(todo), desc=f'LLM {what}s', unit=what, disable=_progress_off(), file=progress_file,
+               mininterval=1)
     def one(i):
         if state['stopped']: return
         try:
@@ -596,7 +620,7 @@ def run_items(fn: Callable, items: Sequence, workers: int, names: Optional[Seque
 
 def run_all(fn: Callable, items: Sequence, workers: int, names: Optional[Sequence[str]] = None, what: str = 'item',
             resume_hint: Callable[[], str] = lambda: '', clean: Callable[[str], str] = str, **kw) -> list:
-    "`[fn(x) for x in items]` via `run_items`; if any item failed, `LLMRunError` with the partial results and the causes."
+    "`[fn(x) for x in items]` via `run_items`; if any item failed, `LLMRunError` with the partial results and causes."
     run = run_items(fn, items, workers, names, what, clean, **kw)
     if run.failures:
         first = next(iter(run.failures.items()))
@@ -699,7 +723,8 @@ class LLMSummarizer:
         "The cleaned answers for `dialogue` (one, or `num_samples` for self-consistency)."
         msgs, cfg = self.messages(dialogue), self.cfg
         if cfg.prompt_strategy != 'self_consistency': return [clean_summary(self.client.complete(msgs)[0])]
-        return [clean_summary(t) for t in self.client.complete(msgs, n=cfg.num_samples)]  # topped up if the server ignores n
+        # topped up if the server ignores n
+        return [clean_summary(t) for t in self.client.complete(msgs, n=cfg.num_samples)]
 
     def summarize_one(self, dialogue: str) -> str:
         c = [t for t in self.candidates(dialogue) if t]
@@ -709,18 +734,19 @@ class LLMSummarizer:
     def resume_hint(self) -> str:
         c = self.client.cache
         if c is None: return 'No cache_dir was set, so a rerun sends everything again.'
-        return (f"Resume: the {len(c)} answers so far are cached under {c.root}; rerunning the same call sends only the "
+        return (f"Resume: the {len(c)} answers so far are cached under {c.root}; rerunning the same call sends only "
+                f"the "
                 f"missing requests (the failed dialogues and any not started).")
 
     def run(self, dialogues: Sequence[str], fnames: Optional[Sequence[str]] = None) -> LLMRunResult:
-        "Summaries of every dialogue that could be summarised; the failed ones are `None`, with their causes in `.failures`."
+        "Summaries of every dialogue that could be summarised; failed ones are `None`, their causes in `.failures`."
         dialogues, fnames = _check_texts(dialogues, fnames)
         run = run_items(self.summarize_one, dialogues, self.cfg.max_concurrency, fnames, 'dialogue', self.client.scrub)
         if run.failures: log.warning("llm_api: %s. %s", run.summary('dialogue'), self.resume_hint())
         return run
 
     def summarize(self, dialogues: Sequence[str], fnames: Optional[Sequence[str]] = None) -> list[str]:
-        "One summary per dialogue, in order. If any failed: `LLMRunError` (after all the others ran) with the partial results."
+        "One summary per dialogue, in order. If any failed: `LLMRunError` (after all the others ran), partial results."
         dialogues, fnames = _check_texts(dialogues, fnames)
         return run_all(self.summarize_one, dialogues, self.cfg.max_concurrency, fnames, 'dialogue', self.resume_hint,
                        self.client.scrub)
