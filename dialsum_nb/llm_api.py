@@ -15,6 +15,7 @@ from typing import Callable, Optional, Sequence
 from urllib.parse import urlparse
 
 import numpy as np, openai, pandas as pd, pydantic, yaml
+from tqdm import tqdm
 from .data import write_json_atomic  # atomic: temp file + os.replace
 from .config import Config, LLMApiConfig, find_config_dir
 from .metrics import pairwise_rouge
@@ -22,11 +23,12 @@ from .metrics import pairwise_rouge
 log = logging.getLogger(__name__)
 
 # %% auto #0
-__all__ = ['log', 'PROMPT_FIELDS', 'FAULT_KINDS', 'LANGUAGES', 'default_prompts_path', 'load_prompts', 'MissingAPIKeyError',
-           'read_api_key', 'scrub', 'UsageStats', 'cache_key', 'DiskCache', 'RateLimiter', 'fake_respond',
-           'FakeChatServer', 'LLMRequestError', 'MalformedResponse', 'parse_retry_after', 'ChatClient', 'LLMRunError',
-           'run_all', 'FewShotRetriever', 'summary_messages', 'clean_summary', 'mbr_select', 'LLMSummarizer',
-           'tags_preserved', 'LLMTextGenerator']
+__all__ = ['log', 'PROMPT_FIELDS', 'FAULT_KINDS', 'TRANSPORT_FAULTS', 'REJECTED_FINISH', 'LANGUAGES', 'default_prompts_path',
+           'load_prompts', 'MissingAPIKeyError', 'read_api_key', 'scrub', 'prompt_token_bound', 'UsageStats',
+           'cache_key', 'DiskCache', 'RateLimiter', 'cut_inside_character', 'fake_respond', 'FakeChatServer',
+           'LLMRequestError', 'MalformedResponse', 'parse_retry_after', 'ChatClient', 'LLMRunResult', 'LLMRunError',
+           'run_items', 'run_all', 'FewShotRetriever', 'summary_messages', 'clean_summary', 'mbr_select',
+           'LLMSummarizer', 'tags_preserved', 'LLMTextGenerator']
 
 # %% ../nbs/10_llm_api.ipynb #8132c38d
 PROMPT_FIELDS = {  # template key -> (placeholders it must use, placeholders it may use)
@@ -96,20 +98,30 @@ def scrub(text, *secrets) -> str:
     return text
 
 # %% ../nbs/10_llm_api.ipynb #e383397c
+def prompt_token_bound(messages: list[dict]) -> int:
+    "An upper bound on the prompt tokens of `messages`: UTF-8 bytes of the contents + 8 per message (role markers)."
+    return sum(len(str(m.get('content') or '').encode('utf-8')) + 8 for m in messages) + 8
+
 @dataclass
 class UsageStats:
-    "Counters of one client: requests sent, answers, cache hits, retries by cause, tokens, cost."
+    "Counters of one client: requests, answers, cache hits, retries by cause, known tokens, unknown attempts, cost."
     price_per_1k_input: float = 0.0
     price_per_1k_output: float = 0.0
     requests: int = 0  # HTTP attempts sent
-    completions: int = 0  # successful, parsed answers
+    completions: int = 0  # responses accepted as answers
+    rejected: int = 0  # responses read but rejected (finish_reason length/content_filter, no text, too few choices)
     cache_hits: int = 0
+    partial_cache_hits: int = 0  # cached answers with fewer than n texts, reused and topped up
     retries: int = 0
-    faults: Counter = field(default_factory=Counter)  # cause -> count: rate_limit, server_error, timeout, connection, malformed
+    faults: Counter = field(default_factory=Counter)  # cause -> count: rate_limit, server_error, timeout, connection,
+    #                                                   malformed, length, content_filter
     failures: int = 0  # requests that failed for good
-    prompt_tokens: int = 0
+    prompt_tokens: int = 0  # known: from the usage of every response read
     completion_tokens: int = 0
-    missing_usage: int = 0  # answers without a usage field
+    missing_usage: int = 0  # responses without a usage field (their cost is in the upper bound)
+    unknown_attempts: int = 0  # timeouts, dropped connections, unreadable bodies: the server may have billed them
+    max_extra_prompt_tokens: int = 0  # worst case of the unknown attempts and usage-less responses
+    max_extra_completion_tokens: int = 0
     retry_wait_s: float = 0.0
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False, compare=False)
 
@@ -119,20 +131,40 @@ class UsageStats:
                 if k == 'fault': self.faults[v] += 1
                 else: setattr(self, k, getattr(self, k) + v)
 
+    def _cost(self, prompt, completion) -> float:
+        return prompt/1000*self.price_per_1k_input + completion/1000*self.price_per_1k_output
+
     @property
-    def cost_usd(self) -> float:
-        return self.prompt_tokens/1000*self.price_per_1k_input + self.completion_tokens/1000*self.price_per_1k_output
+    def cost_usd_at_least(self) -> float:
+        "The cost of the usage the server reported."
+        return self._cost(self.prompt_tokens, self.completion_tokens)
+
+    @property
+    def cost_usd_at_most(self) -> float:
+        "The lower bound plus the worst case of every attempt whose outcome (or usage) is unknown."
+        return self._cost(self.prompt_tokens + self.max_extra_prompt_tokens,
+                          self.completion_tokens + self.max_extra_completion_tokens)
+
+    def __str__(self):
+        return (f"{self.requests} requests, {self.completions} answers, {self.cache_hits} cache hits, "
+                f"{self.failures} failed; "
+                f"cost at least ${self.cost_usd_at_least:.4f}, at most ${self.cost_usd_at_most:.4f} "
+                f"({self.unknown_attempts} attempts with unknown outcome, "
+                f"{self.missing_usage} responses without usage)")
 
     def to_dict(self) -> dict:
         with self._lock:
             d = {k: getattr(self, k) for k in self.__dataclass_fields__ if not k.startswith('_')}
-        d['faults'] = dict(d['faults']); d['cost_usd'] = round(self.cost_usd, 6); d['retry_wait_s'] = round(d['retry_wait_s'], 3)
+        d['faults'] = dict(d['faults']); d['retry_wait_s'] = round(d['retry_wait_s'], 3)
+        d['cost_usd_at_least'] = round(self.cost_usd_at_least, 6)
+        d['cost_usd_at_most'] = round(self.cost_usd_at_most, 6)
         return d
 
 # %% ../nbs/10_llm_api.ipynb #6dd8bb35
-def cache_key(model: str, messages: list[dict], params: dict) -> str:
-    "SHA-256 of the canonical JSON of what determines an answer."
-    blob = json.dumps({'model': model, 'messages': messages, 'params': params}, sort_keys=True, ensure_ascii=False)
+def cache_key(model: str, messages: list[dict], params: dict, base_url: str = '') -> str:
+    "SHA-256 of the canonical JSON of what determines an answer: server, model, messages, sampling parameters."
+    blob = json.dumps({'server': base_url.rstrip('/'), 'model': model, 'messages': messages, 'params': params},
+                      sort_keys=True, ensure_ascii=False)
     return hashlib.sha256(blob.encode('utf-8')).hexdigest()
 
 
@@ -173,7 +205,14 @@ class RateLimiter:
             time.sleep(wait)
 
 # %% ../nbs/10_llm_api.ipynb #5128b5c7
-FAULT_KINDS = ('429', '500', 'slow', 'malformed', 'drop')
+FAULT_KINDS = ('429', '500', 'slow', 'malformed', 'cut_char', 'drop', 'length', 'content_filter')
+TRANSPORT_FAULTS = FAULT_KINDS[:6]  # what a retry of the same request can fix
+
+def cut_inside_character(payload: bytes) -> bytes:
+    "`payload` cut inside the multi-byte UTF-8 character nearest its midpoint (after the lead byte, before the rest)."
+    inside = [i for i, b in enumerate(payload) if 0x80 <= b <= 0xBF]  # continuation bytes: a character started before
+    if not inside: raise ValueError("the payload has no multi-byte character to cut inside")
+    return payload[:min(inside, key=lambda i: abs(i - len(payload)//2))]
 
 def _last_user(messages) -> str:
     return next((m.get('content') or '' for m in reversed(messages) if m.get('role') == 'user'), '')
@@ -221,7 +260,8 @@ class _QuietServer(ThreadingHTTPServer):
 class FakeChatServer:
     "An OpenAI-compatible chat-completions server on 127.0.0.1 with fault injection and per-prompt counters (for tests)."
     def __init__(self, api_key: Optional[str] = None, latency: float = 0.0, faults: Sequence[str] = (), fault_rate: float = 0.0,
-                 fault_kinds: Sequence[str] = FAULT_KINDS, max_faults_per_prompt: int = 2, retry_after: float = 1.0,
+                 fault_kinds: Sequence[str] = TRANSPORT_FAULTS, max_faults_per_prompt: int = 2,
+                 retry_after: float = 1.0,
                  slow_s: float = 2.0, seed: int = 0, responder: Callable = fake_respond, fail_after: Optional[int] = None,
                  max_choices: Optional[int] = None):
         bad = [k for k in list(faults) + list(fault_kinds) if k not in FAULT_KINDS]
@@ -236,8 +276,10 @@ class FakeChatServer:
         "Zero every counter."
         with self._lock:
             self.requests = 0; self.requests_per_prompt, self.completed, self.late = Counter(), Counter(), Counter()
-            self.faults, self.faults_per_prompt = Counter(), Counter()
-            self.prompt_tokens = self.completion_tokens = 0; self.inflight = self.max_inflight = 0; self.log = []
+            self.faults, self.faults_per_prompt, self.bodies = Counter(), Counter(), []
+            self.prompt_tokens = self.completion_tokens = 0
+            self.billed_prompt_tokens = self.billed_completion_tokens = 0
+            self.inflight = self.max_inflight = 0; self.log = []
 
     @property
     def url(self) -> str: return f'http://127.0.0.1:{self.port}/v1'
@@ -279,7 +321,7 @@ class FakeChatServer:
         try: body = json.loads(raw)
         except json.JSONDecodeError: return h._send(400, b'{"error": {"message": "request body is not JSON"}}')
         key = hashlib.sha256(json.dumps(body, sort_keys=True, ensure_ascii=False).encode()).hexdigest()
-        with self._lock: self.requests_per_prompt[key] += 1
+        with self._lock: self.requests_per_prompt[key] += 1; self.bodies.append(body)
         fault = self._pick_fault(key)
         with self._lock:
             if fault: self.faults[fault] += 1
@@ -292,15 +334,22 @@ class FakeChatServer:
         if fault == 'drop':
             h.close_connection = True; h.connection.shutdown(socket.SHUT_RDWR); return
         messages, n = body.get('messages') or [], min(int(body.get('n') or 1), self.max_choices or 128)
-        texts = [self.responder(messages, body, i) for i in range(n)]
+        texts, finish = [self.responder(messages, body, i) for i in range(n)], 'stop'
+        if fault == 'length': texts, finish = [t[:max(1, len(t)//2)] for t in texts], 'length'
+        if fault == 'content_filter': texts, finish = ['Sorry, I cannot help with that.']*n, 'content_filter'
         usage = {'prompt_tokens': sum(_fake_tokens(m.get('content') or '') for m in messages),
                  'completion_tokens': sum(_fake_tokens(t) for t in texts)}
         usage['total_tokens'] = usage['prompt_tokens'] + usage['completion_tokens']
         payload = json.dumps({'id': f'chatcmpl-fake-{key[:12]}', 'object': 'chat.completion', 'created': int(time.time()),
                               'model': body.get('model'), 'usage': usage,
-                              'choices': [{'index': i, 'finish_reason': 'stop', 'message': {'role': 'assistant', 'content': t}}
+                              'choices': [{'index': i, 'finish_reason': finish,
+                                           'message': {'role': 'assistant', 'content': t}}
                                           for i, t in enumerate(texts)]}, ensure_ascii=False).encode()
+        with self._lock:  # the answer was computed: a provider bills it whatever happens to the bytes next
+            self.billed_prompt_tokens += usage['prompt_tokens']
+            self.billed_completion_tokens += usage['completion_tokens']
         if fault == 'malformed': return h._send(200, payload[:len(payload)//2])
+        if fault == 'cut_char': return h._send(200, cut_inside_character(payload))
         if fault == 'slow':
             self._stop.wait(self.slow_s)
             with self._lock: self.late[key] += 1
@@ -312,10 +361,16 @@ class FakeChatServer:
 # %% ../nbs/10_llm_api.ipynb #a06fa71a
 class LLMRequestError(RuntimeError):
     "A chat request that failed for good; the message is scrubbed of the API key."
-    def __init__(self, message, retryable: bool = False, status: Optional[int] = None):
-        super().__init__(message); self.retryable, self.status = retryable, status
+    def __init__(self, message, retryable: bool = False, status: Optional[int] = None, kind: str = 'error'):
+        super().__init__(message); self.retryable, self.status, self.kind = retryable, status, kind
+    @property
+    def fatal(self) -> bool:
+        "Every request to this endpoint would fail the same way (bad key, model or URL): stop the whole run."
+        return self.status in (401, 403, 404)
 
 class MalformedResponse(ValueError): pass
+
+REJECTED_FINISH = ('length', 'content_filter')  # finish_reason values whose text is never an answer
 
 def parse_retry_after(headers) -> Optional[float]:
     "Seconds to wait from `retry-after-ms` or `Retry-After` (seconds or HTTP date), or None."
@@ -331,15 +386,24 @@ def parse_retry_after(headers) -> Optional[float]:
     try: return max(0.0, (email.utils.parsedate_to_datetime(ra) - datetime.now(timezone.utc)).total_seconds())
     except (TypeError, ValueError): return None
 
-def _texts_and_usage(resp, n: int):
-    "The answer texts and usage of a ChatCompletion; MalformedResponse if it has none."
+def _usage_of(resp) -> Optional[dict]:
+    "`{'prompt_tokens', 'completion_tokens'}` of a response, or None when it has no usage."
+    u = getattr(resp, 'usage', None)
+    if u is None or getattr(u, 'prompt_tokens', None) is None: return None
+    return {'prompt_tokens': int(u.prompt_tokens or 0),
+            'completion_tokens': int(getattr(u, 'completion_tokens', 0) or 0)}
+
+def _choices_of(resp) -> list[tuple[str, Optional[str]]]:
+    "`[(text, finish_reason)]` of a ChatCompletion; MalformedResponse when it has no choices or no usable text at all."
     choices = getattr(resp, 'choices', None)
     if not isinstance(choices, list) or not choices: raise MalformedResponse('the response has no choices')
-    texts = [getattr(getattr(c, 'message', None), 'content', None) for c in choices]
-    if not all(isinstance(t, str) and t.strip() for t in texts): raise MalformedResponse('a choice has no text content')
-    u = getattr(resp, 'usage', None)
-    usage = {'prompt_tokens': int(getattr(u, 'prompt_tokens', 0) or 0), 'completion_tokens': int(getattr(u, 'completion_tokens', 0) or 0)} if u else None
-    return texts, usage
+    out = []
+    for c in choices:
+        text = getattr(getattr(c, 'message', None), 'content', None)
+        out.append((text if isinstance(text, str) else '', getattr(c, 'finish_reason', None)))
+    if not any(t.strip() or f in REJECTED_FINISH for t, f in out):
+        raise MalformedResponse('no choice has text content')
+    return out
 
 def _is_loopback(url: str) -> bool:
     return (urlparse(url).hostname or '') in ('127.0.0.1', 'localhost', '::1')
@@ -347,10 +411,15 @@ def _is_loopback(url: str) -> bool:
 # %% ../nbs/10_llm_api.ipynb #737e444a
 class ChatClient:
     "Chat completions with retries, rate and concurrency limits, a disk cache and usage accounting."
-    def __init__(self, cfg: LLMApiConfig, cache_dir=None, backoff_base: float = 0.5, backoff_max: float = 30.0,
-                 max_retry_after: float = 120.0):
+    def __init__(self, cfg: LLMApiConfig, cache_dir=None, backoff_base: Optional[float] = None,
+                 backoff_max: Optional[float] = None, max_retry_after: float = 120.0,
+                 max_tokens_cap: Optional[int] = None):
         cfg = getattr(cfg, 'llm_api', cfg)
-        self.cfg, self.backoff_base, self.backoff_max, self.max_retry_after = cfg, backoff_base, backoff_max, max_retry_after
+        self.cfg, self.max_retry_after = cfg, max_retry_after
+        # the arguments override the config (tests shorten the waits); by default llm_api.backoff_base_s / _max_s
+        self.backoff_base = cfg.backoff_base_s if backoff_base is None else backoff_base
+        self.backoff_max = cfg.backoff_max_s if backoff_max is None else backoff_max
+        self.max_tokens_cap = max_tokens_cap or 4*cfg.max_tokens
         self._key = read_api_key(cfg)
         # loopback (tests): ignore proxy variables so test traffic can never leave the machine
         http = openai.DefaultHttpxClient(trust_env=False) if _is_loopback(cfg.base_url) else None
@@ -360,53 +429,121 @@ class ChatClient:
         self.limiter = RateLimiter(cfg.requests_per_minute)
         self._slots = threading.BoundedSemaphore(cfg.max_concurrency)
         self.stats = UsageStats(cfg.price_per_1k_input, cfg.price_per_1k_output)
+        self._warned_usage = False
 
     def __repr__(self): return f"ChatClient(model={self.cfg.model!r}, base_url={self.cfg.base_url!r}, cache={str(self.cache.root) if self.cache is not None else None!r})"
     def scrub(self, text) -> str: return scrub(text, self._key)
     def close(self): self._client.close()
 
+    def _fail(self, message, kind, retryable=False, status=None):
+        self.stats.add(failures=1)
+        cfg = self.cfg
+        return LLMRequestError(self.scrub(f"LLM API request to {cfg.base_url} (model {cfg.model!r}) {message}"),
+                               retryable=retryable, status=status, kind=kind)
+
     def complete(self, messages: list[dict], n: int = 1, temperature: Optional[float] = None, seed: Optional[int] = None,
                  max_tokens: Optional[int] = None) -> list[str]:
-        "`n` answer texts for `messages` (from the cache when this exact request was answered before)."
+        "`n` answer texts for `messages` (from the cache when this request was answered before, topped up if short)."
         params = {'temperature': self.cfg.temperature if temperature is None else temperature,
                   'max_tokens': max_tokens or self.cfg.max_tokens, 'n': n}
         if seed is not None: params['seed'] = seed
-        key = cache_key(self.cfg.model, messages, params)
-        if self.cache is not None and (hit := self.cache.get(key)) and isinstance(hit.get('texts'), list) and len(hit['texts']) == n:
-            self.stats.add(cache_hits=1); return hit['texts']
-        texts, usage = self._send(messages, params)
-        if self.cache is not None: self.cache.put(key, {'model': self.cfg.model, 'params': params, 'texts': texts, 'usage': usage, 'time': time.time()})
-        return texts
+        key = cache_key(self.cfg.model, messages, params, self.cfg.base_url)
+        texts, usage = [], {'prompt_tokens': 0, 'completion_tokens': 0}
+        hit = self.cache.get(key) if self.cache is not None else None
+        if isinstance(hit, dict) and isinstance(hit.get('texts'), list):
+            texts = [t for t in hit['texts'] if isinstance(t, str) and t.strip()]
+            usage = hit.get('usage') or usage
+            if len(texts) >= n: self.stats.add(cache_hits=1); return texts[:n]
+            if texts: self.stats.add(partial_cache_hits=1)
+        budget, rounds, filtered = params['max_tokens'], 0, 0
+        while len(texts) < n:
+            ask = dict(params, n=n - len(texts), max_tokens=budget)
+            if texts or rounds: ask['seed'] = (seed or 0) + 1 + rounds  # a top-up or a retry: a fresh sample
+            rounds += 1
+            choices, u = self._send(messages, ask)
+            usage = {k: usage.get(k, 0) + (u or {}).get(k, 0) for k in ('prompt_tokens', 'completion_tokens')}
+            good = [t for t, f in choices if f not in REJECTED_FINISH and t.strip()]
+            reasons = Counter(f for t, f in choices if f in REJECTED_FINISH)
+            filtered += reasons['content_filter']
+            if len(good) < len(choices) or len(choices) < ask['n']: self.stats.add(rejected=1)
+            else: self.stats.add(completions=1)
+            for r in reasons.elements(): self.stats.add(fault=r)
+            texts += good
+            if good and self.cache is not None:
+                self.cache.put(key, {'model': self.cfg.model, 'base_url': self.cfg.base_url, 'params': params,
+                                     'texts': texts,
+                                     'usage': usage, 'time': time.time()})
+            if len(texts) >= n: break
+            if reasons['length'] and budget < self.max_tokens_cap:
+                budget = min(self.max_tokens_cap, budget*2); self.stats.add(retries=1)
+                log.info("llm_api: answer cut by max_tokens (finish_reason 'length'); asking again with max_tokens=%d",
+                         budget)
+                continue
+            if reasons['length']:
+                raise self._fail(f"was cut by max_tokens (finish_reason 'length') even at max_tokens={budget}. "
+                                 f"Fix: raise llm_api.max_tokens (now {self.cfg.max_tokens}); rerunning asks again "
+                                 f"for this one.", 'length') from None
+            if filtered and not good:
+                raise self._fail("was answered by the provider's content filter (finish_reason 'content_filter'), "
+                                 "not by the model; that text is not used as a summary. Fix: check this input "
+                                 "(or the prompt template); "
+                                 "rerunning asks again for this one.", 'content_filter') from None
+            if rounds > n + self.cfg.max_retries:
+                raise self._fail(f"returned {len(texts)} of the {n} answers asked for after {rounds} requests.",
+                                 'short', retryable=True)
+            self.stats.add(retries=1)  # fewer choices than asked (a server that ignores `n`): ask for the rest
+        return texts[:n]
+
+    def _unknown(self, messages, params):
+        "An attempt whose outcome the client cannot know: count its worst case."
+        self.stats.add(unknown_attempts=1, max_extra_prompt_tokens=prompt_token_bound(messages),
+                       max_extra_completion_tokens=params['max_tokens']*params['n'])
+
+    def _count_usage(self, messages, params, resp):
+        usage = _usage_of(resp)
+        if usage is None:
+            self.stats.add(missing_usage=1, max_extra_prompt_tokens=prompt_token_bound(messages),
+                           max_extra_completion_tokens=params['max_tokens']*params['n'])
+            if not self._warned_usage:
+                self._warned_usage = True
+                log.warning("llm_api: %s sends no `usage` in its responses: the cost is not known; it is reported "
+                            "as a range "
+                            "(at most: prompt bytes + max_tokens per answer).", self.cfg.base_url)
+        else: self.stats.add(**usage)
+        return usage
 
     def _send(self, messages, params):
+        "One request with retries: `([(text, finish_reason)], usage)` of the first response that can be read."
         cfg, last = self.cfg, ''
         for attempt in range(cfg.max_retries + 1):
-            wait, kind = None, None
+            wait, kind, unknown = None, None, False
             self.limiter.acquire()
             with self._slots:
                 self.stats.add(requests=1)
                 try:
                     resp = self._client.chat.completions.create(model=cfg.model, messages=messages, **params)
-                    texts, usage = _texts_and_usage(resp, params['n'])
-                    self.stats.add(completions=1, prompt_tokens=(usage or {}).get('prompt_tokens', 0),
-                                   completion_tokens=(usage or {}).get('completion_tokens', 0), missing_usage=int(usage is None))
-                    return texts, usage
-                except openai.APITimeoutError as e: kind, last = 'timeout', f'no answer within timeout_s={cfg.timeout_s}'
-                except openai.APIConnectionError as e: kind, last = 'connection', f'connection failed ({type(e.__cause__ or e).__name__})'
+                    usage = self._count_usage(messages, params, resp)  # every response read is counted, kept or not
+                    return _choices_of(resp), usage
+                except openai.APITimeoutError:
+                    kind, last, unknown = 'timeout', f'no answer within timeout_s={cfg.timeout_s}', True
+                except openai.APIConnectionError as e:
+                    kind, last, unknown = 'connection', f'connection failed ({type(e.__cause__ or e).__name__})', True
                 except openai.APIStatusError as e:
                     status = e.status_code
                     if status == 429: kind = 'rate_limit'
                     elif status >= 500 or status in (408, 409): kind = 'server_error'
                     else:
-                        self.stats.add(failures=1)
                         fix = {401: f'check the key in ${cfg.api_key_env}', 403: 'check the key\'s permissions for this model',
                                404: f'check llm_api.base_url ({cfg.base_url}) and llm_api.model ({cfg.model!r})'}.get(status, 'check the request parameters')
-                        raise LLMRequestError(self.scrub(f"LLM API request to {cfg.base_url} (model {cfg.model!r}) was refused with HTTP {status}: "
-                                                         f"{e.message}. Fix: {fix}."), retryable=False, status=status) from None
+                        raise self._fail(f"was refused with HTTP {status}: {e.message}. Fix: {fix}.", 'refused',
+                                         status=status) from None
                     last = f'HTTP {status}: {e.message}'
                     wait = parse_retry_after(e.response.headers)
-                except (MalformedResponse, json.JSONDecodeError, openai.APIResponseValidationError, pydantic.ValidationError) as e:
-                    kind, last = 'malformed', f'malformed response ({type(e).__name__}: {str(e)[:200]})'
+                except MalformedResponse as e:  # read, usage counted above, but nothing usable in it
+                    kind, last = 'malformed', f'malformed response ({e})'
+                except (ValueError, openai.APIResponseValidationError) as e:  # undecodable or unparseable body
+                    kind, last, unknown = 'malformed', f'malformed response ({type(e).__name__}: {str(e)[:200]})', True
+            if unknown: self._unknown(messages, params)
             self.stats.add(fault=kind)
             if attempt == cfg.max_retries: break
             if wait is not None:
@@ -416,38 +553,80 @@ class ChatClient:
             log.info("llm_api: %s on attempt %d/%d, retrying in %.2f s", kind, attempt + 1, cfg.max_retries + 1, wait)
             self.stats.add(retries=1, retry_wait_s=wait)
             time.sleep(wait)
-        self.stats.add(failures=1)
-        raise LLMRequestError(self.scrub(f"LLM API request to {cfg.base_url} (model {cfg.model!r}) failed after {cfg.max_retries + 1} attempts; "
-                                         f"last error: {last}. Fix: check the service, raise llm_api.max_retries or llm_api.timeout_s, "
-                                         f"or lower llm_api.requests_per_minute; rerunning sends only the requests not yet cached."),
-                              retryable=True) from None
+        raise self._fail(f"failed after {cfg.max_retries + 1} attempts; last error: {last}. Fix: check the service, "
+                         f"raise "
+                         f"llm_api.max_retries or llm_api.timeout_s, or lower llm_api.requests_per_minute; "
+                         f"rerunning sends only "
+                         f"the requests not yet cached.", 'exhausted', retryable=True) from None
 
 # %% ../nbs/10_llm_api.ipynb #850e6da5
+@dataclass
+class LLMRunResult:
+    "What a batch of LLM requests left: one result per item (None where it failed), the failures and their causes."
+    results: list
+    failures: dict  # item name -> cause (scrubbed)
+    stopped: Optional[str] = None  # why new work was stopped early (outage, fatal refusal), or None
+    @property
+    def n_failed(self) -> int: return len(self.failures)
+    @property
+    def n_done(self) -> int: return sum(r is not None for r in self.results)
+    def summary(self, what='item') -> str:
+        causes = Counter(c.split(':')[0] for c in self.failures.values())
+        out = f"{self.n_done} of {len(self.results)} {what}s done, {self.n_failed} failed"
+        if causes: out += ' (' + ', '.join(f'{k}: {v}' for k, v in causes.most_common()) + ')'
+        if self.stopped: out += f"; stopped early: {self.stopped}"
+        return out
+
 class LLMRunError(RuntimeError):
     "Some items failed; `results` holds what finished (None elsewhere), `failures` maps item name to the cause."
-    def __init__(self, message, results, failures):
-        super().__init__(message); self.results, self.failures = results, failures
+    def __init__(self, message, results, failures, run: Optional[LLMRunResult] = None):
+        super().__init__(message); self.results, self.failures, self.run = results, failures, run
 
-def run_all(fn: Callable, items: Sequence, workers: int, names: Optional[Sequence[str]] = None, what: str = 'item',
-            resume_hint: Callable[[], str] = lambda: '', clean: Callable[[str], str] = str) -> list:
-    "`[fn(x) for x in items]` on `workers` threads, each distinct item once; on failure raise `LLMRunError` with the partial results."
+def _progress_off() -> bool: return bool(os.environ.get('DIALSUM_NO_PROGRESS'))
+
+def run_items(fn: Callable, items: Sequence, workers: int, names: Optional[Sequence[str]] = None, what: str = 'item',
+              clean: Callable[[str], str] = str, stop_after: Optional[int] = None, progress_file=None) -> LLMRunResult:
+    "`fn(x)` for each distinct item on `workers` threads; a failure is recorded with its cause and the rest go on."
     names = list(names) if names is not None else [f'row {i}' for i in range(len(items))]
     first = {}  # item -> index of its first occurrence: equal inputs are sent once (two threads would both miss the cache)
     for i, x in enumerate(items): first.setdefault(x, i)
-    results, failures, stop = [None]*len(items), {}, threading.Event()
+    todo = sorted(set(first.values()))
+    stop_after = stop_after or max(8, 2*workers)
+    results, failures, lock = [None]*len(items), {}, threading.Lock()
+    state = {'streak': 0, 'stopped': None}
+    bar = tqdm(total=len(todo), desc=f'LLM {what}s', unit=what, disable=_progress_off(), file=progress_file,
+               mininterval=1)
     def one(i):
-        if stop.is_set(): return
-        try: results[i] = fn(items[i])
+        if state['stopped']: return
+        try:
+            r = fn(items[i])
+            with lock: results[i] = r; state['streak'] = 0
         except Exception as e:
-            failures[names[i]] = clean(str(e)); stop.set()
-    with ThreadPoolExecutor(max(1, workers)) as ex: list(ex.map(one, sorted(set(first.values()))))
-    for i, x in enumerate(items): results[i] = results[first[x]]
-    if failures:
-        done = sum(r is not None for r in results)
-        first = next(iter(failures.items()))
-        raise LLMRunError(f"{len(failures)} {what}(s) failed and the run stopped with {done} of {len(items)} done. "
-                          f"First failure ({first[0]}): {first[1]} {resume_hint()}".strip(), results, failures)
-    return results
+            kind = getattr(e, 'kind', None) or type(e).__name__
+            with lock:
+                failures[names[i]] = f"{kind}: {clean(str(e))}"; state['streak'] += 1
+                if getattr(e, 'fatal', False): state['stopped'] = f"{names[i]} was refused ({clean(str(e))[:300]})"
+                elif state['streak'] >= stop_after and not state['stopped']:
+                    state['stopped'] = f"{stop_after} {what}s in a row failed (the service looks down)"
+        finally: bar.update(1)
+    try:
+        with ThreadPoolExecutor(max(1, workers)) as ex: list(ex.map(one, todo))
+    finally: bar.close()
+    for i, x in enumerate(items):
+        if i != first[x]:
+            results[i] = results[first[x]]
+            if names[first[x]] in failures: failures[names[i]] = failures[names[first[x]]]
+    return LLMRunResult(results, failures, state['stopped'])
+
+def run_all(fn: Callable, items: Sequence, workers: int, names: Optional[Sequence[str]] = None, what: str = 'item',
+            resume_hint: Callable[[], str] = lambda: '', clean: Callable[[str], str] = str, **kw) -> list:
+    "`[fn(x) for x in items]` via `run_items`; if any item failed, `LLMRunError` with the partial results and causes."
+    run = run_items(fn, items, workers, names, what, clean, **kw)
+    if run.failures:
+        first = next(iter(run.failures.items()))
+        raise LLMRunError(f"{run.summary(what)}. First failure ({first[0]}): {first[1]} {resume_hint()}".strip(),
+                          run.results, run.failures, run)
+    return run.results
 
 # %% ../nbs/10_llm_api.ipynb #a00292dd
 _TAG = re.compile(r'#\w+#')
@@ -544,23 +723,33 @@ class LLMSummarizer:
         "The cleaned answers for `dialogue` (one, or `num_samples` for self-consistency)."
         msgs, cfg = self.messages(dialogue), self.cfg
         if cfg.prompt_strategy != 'self_consistency': return [clean_summary(self.client.complete(msgs)[0])]
-        texts, seed = list(self.client.complete(msgs, n=cfg.num_samples)), 0
-        while len(texts) < cfg.num_samples:  # servers that ignore `n`
-            seed += 1; texts += self.client.complete(msgs, n=1, seed=seed)
-        return [clean_summary(t) for t in texts[:cfg.num_samples]]
+        # topped up if the server ignores n
+        return [clean_summary(t) for t in self.client.complete(msgs, n=cfg.num_samples)]
 
     def summarize_one(self, dialogue: str) -> str:
         c = [t for t in self.candidates(dialogue) if t]
         if not c: raise LLMRequestError('the model returned only empty summaries', retryable=False)
         return c[mbr_select(c)]
 
-    def summarize(self, dialogues: Sequence[str], fnames: Optional[Sequence[str]] = None) -> list[str]:
-        "One summary per dialogue, in order. On failure: `LLMRunError` with the partial results; rerun to resume."
-        dialogues, fnames = _check_texts(dialogues, fnames)
+    def resume_hint(self) -> str:
         c = self.client.cache
-        hint = (lambda: f"Resume: the {len(c)} answers so far are cached under {c.root}; rerunning the same call sends only the "
-                        f"missing requests.") if c is not None else (lambda: 'No cache_dir was set, so a rerun sends everything again.')
-        return run_all(self.summarize_one, dialogues, self.cfg.max_concurrency, fnames, 'dialogue', hint, self.client.scrub)
+        if c is None: return 'No cache_dir was set, so a rerun sends everything again.'
+        return (f"Resume: the {len(c)} answers so far are cached under {c.root}; rerunning the same call sends only "
+                f"the "
+                f"missing requests (the failed dialogues and any not started).")
+
+    def run(self, dialogues: Sequence[str], fnames: Optional[Sequence[str]] = None) -> LLMRunResult:
+        "Summaries of every dialogue that could be summarised; failed ones are `None`, their causes in `.failures`."
+        dialogues, fnames = _check_texts(dialogues, fnames)
+        run = run_items(self.summarize_one, dialogues, self.cfg.max_concurrency, fnames, 'dialogue', self.client.scrub)
+        if run.failures: log.warning("llm_api: %s. %s", run.summary('dialogue'), self.resume_hint())
+        return run
+
+    def summarize(self, dialogues: Sequence[str], fnames: Optional[Sequence[str]] = None) -> list[str]:
+        "One summary per dialogue, in order. If any failed: `LLMRunError` (after all the others ran), partial results."
+        dialogues, fnames = _check_texts(dialogues, fnames)
+        return run_all(self.summarize_one, dialogues, self.cfg.max_concurrency, fnames, 'dialogue', self.resume_hint,
+                       self.client.scrub)
 
     def predict(self, df: pd.DataFrame, dialogue_col='dialogue') -> pd.DataFrame:
         "`fname, summary` for the rows of `df` (the experiment folder's predictions format)."
