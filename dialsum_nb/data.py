@@ -19,7 +19,8 @@ __all__ = ['SPEAKER_TAG_RE', 'TURN_RE', 'TAG_RE', 'PII_TAGS', 'REQUIRED_COLUMNS'
            'MIN_SELECTION_ROWS', 'sample_data_dir', 'tag_inventory', 'normalize_text', 'RepairLog', 'DataError',
            'read_split', 'load_splits', 'shingle_hashes', 'minhash_signatures', 'jaccard', 'near_duplicate_pairs',
            'duplicate_clusters', 'QualityRules', 'quality_report', 'apply_quality_filter', 'kfold_splits',
-           'selection_size', 'write_csv_atomic', 'write_json_atomic', 'check_submission', 'write_submission']
+           'selection_size', 'write_csv_atomic', 'write_text_atomic', 'write_json_atomic', 'check_submission',
+           'write_submission']
 
 # %% ../nbs/03_data.ipynb #b9e4f57b
 def sample_data_dir() -> Path:
@@ -574,6 +575,10 @@ def write_csv_atomic(df: pd.DataFrame, path, **to_csv_kwargs) -> Path:
     "Write `df` as UTF-8 CSV to `path` atomically (temp file in the same folder, then `os.replace`)."
     index = to_csv_kwargs.pop('index', False)
     return _write_atomic(path, lambda f: df.to_csv(f, index=index, **to_csv_kwargs))
+
+def write_text_atomic(path, text: str) -> Path:
+    "Write `text` (UTF-8) to `path` atomically: readers see the old file or the whole new one, never a torn one."
+    return _write_atomic(path, lambda f: f.write(text))
 
 def write_json_atomic(path, obj) -> Path:
     "Write `obj` as UTF-8 JSON to `path` atomically; values JSON cannot hold are written as strings."

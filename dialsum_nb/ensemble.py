@@ -15,12 +15,12 @@ from .metrics import korean_rouge, rouge_per_row, pairwise_rouge
 
 # %% auto #0
 __all__ = ['SPLITS', 'STACK_MODEL_PREFIX', 'NEG_INF', 'SELECTION_FITTERS', 'ENSEMBLE_STRATEGIES', 'RESULT_COLUMNS',
-           'load_candidates', 'metric_kwargs', 'as_reference_map', 'candidate_scores', 'model_scores',
-           'score_selection', 'candidate_groups', 'subset_groups', 'mbr_select', 'weighted_select', 'fit_weights',
-           'voting_select', 'candidate_features', 'Stacker', 'stacking_select', 'AveragedLM', 'logits_processors',
-           'greedy_search', 'beam_search', 'decoding_settings', 'token_average_generate', 'EnsembleData',
-           'ensemble_data', 'crossfit_folds', 'FitContext', 'crossfit_score', 'run_selection_strategy',
-           'fold_model_dirs', 'load_fold_model', 'run_token_avg', 'best_by_score', 'run_ensembles', 'choose_submission']
+           'load_candidates', 'as_reference_map', 'candidate_scores', 'model_scores', 'score_selection',
+           'candidate_groups', 'subset_groups', 'mbr_select', 'weighted_select', 'fit_weights', 'voting_select',
+           'candidate_features', 'Stacker', 'stacking_select', 'AveragedLM', 'logits_processors', 'greedy_search',
+           'beam_search', 'decoding_settings', 'token_average_generate', 'EnsembleData', 'ensemble_data',
+           'crossfit_folds', 'FitContext', 'crossfit_score', 'run_selection_strategy', 'fold_model_dirs',
+           'load_fold_model', 'run_token_avg', 'best_by_score', 'run_ensembles', 'choose_submission']
 
 # %% ../nbs/09_ensemble.ipynb #23ca75fd
 SPLITS = ('dev', 'test', 'oof', 'selection')
@@ -62,16 +62,6 @@ def load_candidates(exp_dir, split: str) -> pd.DataFrame:
     out.attrs['skipped'] = skipped
     return out
 
-# %% ../nbs/09_ensemble.ipynb #1dfb24c1
-def metric_kwargs(fn: Callable, punctuation: str = 'keep') -> dict:
-    "Keyword arguments that give the metrics function `fn` the `punctuation` policy ('keep' | 'drop')."
-    if punctuation not in ('keep', 'drop'):
-        raise ValueError(f"metric.punctuation must be 'keep' or 'drop', got {punctuation!r}.")
-    if 'punctuation' in inspect.signature(fn).parameters: return {'punctuation': punctuation}
-    if punctuation == 'keep': return {}
-    raise ValueError(f"metric.punctuation 'drop' needs dialsum_nb.metrics.{fn.__name__}(..., punctuation=...), which "
-                     "this version of dialsum_nb lacks. Fix: update dialsum_nb, or set metric.punctuation: keep.")
-
 # %% ../nbs/09_ensemble.ipynb #5f86b367
 def as_reference_map(references) -> dict:
     "`fname -> reference(s)` from a DataFrame (`fname`, `summary`), a Series indexed by fname, or a mapping."
@@ -92,7 +82,7 @@ def candidate_scores(cands: pd.DataFrame, references, punctuation: str = 'keep')
     if has.any():
         sub = cands[has]
         per_row = rouge_per_row(sub['summary'].tolist(), [refs[f] for f in sub['fname'].astype(str)],
-                                **metric_kwargs(rouge_per_row, punctuation))
+                                punctuation=punctuation)
         out[has] = per_row['score'].to_numpy()
     return pd.Series(out, index=cands.index, name='score')
 
@@ -110,14 +100,13 @@ def score_selection(selection: pd.DataFrame, references, punctuation: str = 'kee
     if sel.empty: raise ValueError("score_selection: none of the selected dialogues has a reference. "
                                    "Check that the references' fnames match the predictions'.")
     return korean_rouge(sel['summary'].tolist(), [refs[f] for f in sel['fname'].astype(str)],
-                        **metric_kwargs(korean_rouge, punctuation))
+                        punctuation=punctuation)
 
 # %% ../nbs/09_ensemble.ipynb #c642e534
 def candidate_groups(cands: pd.DataFrame, punctuation: str = 'keep') -> list[tuple[str, np.ndarray, np.ndarray]]:
     "Per fname: `(fname, row positions in cands, pairwise Korean ROUGE matrix)`, in order of first appearance."
     cands = cands.reset_index(drop=True)
-    kw = metric_kwargs(pairwise_rouge, punctuation)
-    return [(fname, idx, pairwise_rouge(cands['summary'].iloc[idx].tolist(), **kw))
+    return [(fname, idx, pairwise_rouge(cands['summary'].iloc[idx].tolist(), punctuation=punctuation))
             for fname, idx in cands.groupby('fname', sort=False).indices.items()]
 
 # %% ../nbs/09_ensemble.ipynb #7bbc9279

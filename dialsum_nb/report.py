@@ -1754,22 +1754,19 @@ def report_notebook(source, title: str | None = None, experiments_root=None):
     return nb
 
 # %% ../nbs/12_report.ipynb #a6bf9858
-def _write_text_atomic(path: Path, text: str) -> Path:
-    from dialsum_nb.data import _write_atomic
-    return _write_atomic(path, lambda f: f.write(text))
-
 def execute_notebook(nb, cwd, out_path: Path, timeout: int = 600):
     "Execute `nb` on the `python3` kernel in `cwd`; always write it to `out_path`, then raise on a failed cell."
     import nbformat
+    from dialsum_nb.data import write_text_atomic
     from nbclient import NotebookClient
     from nbclient.exceptions import CellExecutionError
     client = NotebookClient(nb, kernel_name='python3', timeout=timeout, resources={'metadata': {'path': str(cwd)}})
     try: client.execute()
     except CellExecutionError as err:
-        try: _write_text_atomic(out_path, nbformat.writes(nb)); kept = 'the partly executed notebook is there'
+        try: write_text_atomic(out_path, nbformat.writes(nb)); kept = 'the partly executed notebook is there'
         except OSError as write_err: kept = f'the partly executed notebook could not be written either ({write_err})'
         raise RuntimeError(f"{out_path}: a report cell failed; {kept}. {str(err)[-1500:]}") from None
-    _write_text_atomic(out_path, nbformat.writes(nb))
+    write_text_atomic(out_path, nbformat.writes(nb))
     return nb
 
 # %% ../nbs/12_report.ipynb #a4196e66
@@ -1793,6 +1790,7 @@ def section_errors(nb) -> list[str]:
 def build_report(exp_dir, out_path=None, execute: bool = True, experiments_root=None, html: bool = True) -> Path:
     "Write (execute, export to HTML) `report.ipynb` for an experiment folder or an original-run JSON log."
     import nbformat
+    from dialsum_nb.data import write_text_atomic
     src = Path(exp_dir).resolve()
     if not src.exists(): raise FileNotFoundError(f"{src}: no such experiment folder or run log.")
     if src.is_file() and out_path is None:
@@ -1809,8 +1807,8 @@ def build_report(exp_dir, out_path=None, execute: bool = True, experiments_root=
         execute_notebook(nb, src if src.is_dir() else out.parent, out)
         failed = section_errors(nb)
         if failed: warnings.warn(f"{out}: {len(failed)} report section(s) {SECTION_ERROR}: " + ' | '.join(failed))
-    else: _write_text_atomic(out, nbformat.writes(nb))
-    if html: _write_text_atomic(out.with_suffix('.html'), report_html(nb))
+    else: write_text_atomic(out, nbformat.writes(nb))
+    if html: write_text_atomic(out.with_suffix('.html'), report_html(nb))
     return out
 
 def build_report_for_original_run(json_path, out_dir, execute: bool = True, html: bool = True) -> Path:
