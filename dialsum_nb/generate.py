@@ -4,7 +4,7 @@
 
 # %% ../nbs/07_generate.ipynb #219d90b2
 from __future__ import annotations
-import contextlib, logging, os, re, tempfile, time, unicodedata, warnings
+import contextlib, logging, os, re, sys, tempfile, time, unicodedata, warnings
 from pathlib import Path
 from typing import Optional, Sequence
 import pandas as pd
@@ -62,7 +62,6 @@ def summary_fallback(dialogue: str) -> str:
 # %% ../nbs/07_generate.ipynb #831bdde8
 encode_source = encode_prompt  # the shared encoder of `05_models`: training prompts are exactly inference prompts
 
-
 # %% ../nbs/07_generate.ipynb #5b5f2139
 def _eos_ids(model, tokenizer) -> list[int]:
     ids = getattr(getattr(model, 'generation_config', None), 'eos_token_id', None)
@@ -76,6 +75,16 @@ def _autocast(device: torch.device):
 def _model_device(model) -> torch.device:
     return next(model.parameters()).device
 
+def _progress(iterable, total: int, desc: str):
+    "A tqdm bar over batches on stderr; off when DIALSUM_NO_PROGRESS is set; gone once finished."
+    from tqdm import tqdm
+    return tqdm(iterable, total=total, desc=desc, file=sys.stderr, leave=False,
+                disable=bool(os.environ.get('DIALSUM_NO_PROGRESS')))
+
+def _generated_ids(out, prompt_len: int) -> torch.Tensor:
+    "The tokens `generate` added after the prompt (causal: the padded input; seq2seq: the decoder start token)."
+    return out.sequences[:, prompt_len:]
+
 def _trim(ids: list[int], stop: set, pad_id) -> list[int]:
     "Generated ids up to (not including) the first eos; pads dropped."
     out = []
@@ -84,37 +93,52 @@ def _trim(ids: list[int], stop: set, pad_id) -> list[int]:
         if t != pad_id: out.append(t)
     return out
 
-def _mean_logprobs(model, out, gen_ids: torch.Tensor, stop: set, pad_id, beams: bool) -> list[float]:
-    "Mean log-probability of each generated sequence's tokens up to and including its first eos."
-    scores = model.compute_transition_scores(out.sequences, out.scores, getattr(out, 'beam_indices', None) if beams else None,
-                                             normalize_logits=not beams).float().cpu()
+def _mean_logprobs(model, out, gen_ids: torch.Tensor, stop: set, pad_id) -> list[float]:
+    """Mean log-probability of each generated sequence's tokens (`gen_ids`), up to and including its first eos.
+    Beam search: `compute_transition_scores` follows `beam_indices`, whose length is that of the returned sequences
+    (not of `scores`, which has one entry per search step), so its columns are exactly `gen_ids`'."""
+    beam_indices = getattr(out, 'beam_indices', None)
+    scores = model.compute_transition_scores(out.sequences, out.scores, beam_indices,
+                                             normalize_logits=beam_indices is None).float().cpu()
+    if scores.shape != gen_ids.shape:  # would mean transformers changed its alignment: never average the wrong tokens
+        raise RuntimeError(f"transition scores {tuple(scores.shape)} do not line up with the generated tokens "
+                           f"{tuple(gen_ids.shape)}; this transformers version aligns them differently.")
     res = []
     for row_ids, row_sc in zip(gen_ids.tolist(), scores):
-        n = next((i + 1 for i, t in enumerate(row_ids) if t in stop), len(row_ids))
-        # a batch row that finished early is padded: drop pads (never counted as generated tokens)
-        keep = [i for i in range(n) if row_ids[i] != pad_id or row_ids[i] in stop]
-        keep = [i for i in keep if i < len(row_sc)]  # beam scores can be shorter than the returned ids
-        vals = row_sc[keep] if keep else row_sc[:1]
-        res.append(float(vals.mean()))
+        end = next((i + 1 for i, t in enumerate(row_ids) if t in stop), len(row_ids))
+        keep = [i for i in range(end) if row_ids[i] != pad_id or row_ids[i] in stop]  # a pad is not a generated token
+        res.append(float(row_sc[keep].mean()) if keep else float('nan'))
     return res
 
-def fill_empty(texts: list, dialogues: Sequence[str]) -> list:
-    "Replace empty summaries (or empty candidates) by `summary_fallback` of their dialogue, logging which rows."
-    fallbacks = []
+def fill_empty(texts: list, dialogues: Sequence[str], policy: str = 'keep', stats: dict | None = None) -> list:
+    """Count the empty summaries (each empty candidate counts) and apply `policy`: 'keep' leaves '' visible,
+    'first_sentence' puts `summary_fallback` of the dialogue in its place. Logs the rows; fills `stats`."""
+    if policy not in ('keep', 'first_sentence'):
+        raise ValueError(f"generation.empty_summary={policy!r} is not a policy. Fix: use 'keep' or 'first_sentence'.")
+    rows, n_empty = [], 0
     for i, t in enumerate(texts):
-        if isinstance(t, (list, tuple)):
-            if not all(t): fallbacks.append(i)
-            texts[i] = [c or summary_fallback(dialogues[i]) for c in t]
-        elif not t: fallbacks.append(i); texts[i] = summary_fallback(dialogues[i])
-    if fallbacks:
-        logger.warning("%d of %d generated summaries were empty after clean-up and were replaced by the dialogue's first sentence "
-                       "(rows %s%s)", len(fallbacks), len(texts), fallbacks[:20], ' ...' if len(fallbacks) > 20 else '')
+        cands = t if isinstance(t, (list, tuple)) else [t]
+        empty = sum(not c for c in cands)
+        if not empty: continue
+        rows.append(i); n_empty += empty
+        if policy == 'first_sentence':
+            fixed = [c or summary_fallback(dialogues[i]) for c in cands]
+            texts[i] = fixed if isinstance(t, (list, tuple)) else fixed[0]
+    replaced = n_empty if policy == 'first_sentence' else 0
+    if rows:
+        what = ("replaced by the dialogue's first sentence" if replaced
+                else "kept empty (generation.empty_summary: keep)")
+        logger.warning("%d generated summaries in %d of %d rows were empty after clean-up and were %s (rows %s%s)",
+                       n_empty, len(rows), len(texts), what, rows[:20], ' ...' if len(rows) > 20 else '')
+    if stats is not None: stats.update(empty=n_empty, replaced=replaced, policy=policy)
     return texts
 
 def generate_summaries(model, tokenizer, dialogues: Sequence[str], gen: GenerationConfig, spec: ModelSpec,
                        max_source_length: int = 512, batch_size: int | None = None, return_logprobs: bool = False,
-                       device=None, extra_generate_kwargs: dict | None = None) -> list | tuple[list, list]:
-    "Summaries of `dialogues` (input order), generated in length-sorted batches; with `return_logprobs`, also mean token log-probs."
+                       device=None, extra_generate_kwargs: dict | None = None,
+                       stats: dict | None = None) -> list | tuple[list, list]:
+    """Summaries of `dialogues` (input order), generated in length-sorted batches; with `return_logprobs`, also mean
+    token log-probs. `stats`, if given, receives `{'empty', 'replaced', 'policy'}` (see `fill_empty`)."""
     dialogues = [str(d) for d in dialogues]
     bs, causal, nret = batch_size or gen.batch_size, spec.family == 'causal', gen.num_return_sequences
     device = torch.device(device) if device is not None else _model_device(model)
@@ -128,18 +152,16 @@ def generate_summaries(model, tokenizer, dialogues: Sequence[str], gen: Generati
     was_training, old_side = model.training, tokenizer.padding_side
     model.eval()
     tokenizer.padding_side = 'left' if causal else 'right'
+    starts = range(0, len(order), bs)
     try:
         with torch.inference_mode(), _autocast(device):
-            for start in range(0, len(order), bs):
+            for start in _progress(starts, len(starts), f'generate {spec.name}'):
                 idx = order[start:start + bs]
                 batch = tokenizer.pad({'input_ids': [sources[i] for i in idx]}, return_tensors='pt').to(device)
                 out = model.generate(**batch, **kw, eos_token_id=eos, pad_token_id=pad_id,
                                      output_scores=return_logprobs, return_dict_in_generate=True)
-                seqs = out.sequences
-                gen_ids = seqs[:, batch['input_ids'].shape[1]:] if causal else seqs[:, 1:]  # drop prompt / decoder start
-                if return_logprobs:
-                    gen_ids = seqs[:, -len(out.scores):]
-                    lps = _mean_logprobs(model, out, gen_ids, stop, pad_id, gen.num_beams > 1 and not gen.do_sample)
+                gen_ids = _generated_ids(out, batch['input_ids'].shape[1] if causal else 1)
+                if return_logprobs: lps = _mean_logprobs(model, out, gen_ids, stop, pad_id)
                 decoded = [clean_summary(tokenizer.decode(_trim(r, stop, pad_id), skip_special_tokens=False), special)
                            for r in gen_ids.tolist()]
                 for j, i in enumerate(idx):
@@ -151,7 +173,7 @@ def generate_summaries(model, tokenizer, dialogues: Sequence[str], gen: Generati
     finally:
         tokenizer.padding_side = old_side
         model.train(was_training)
-    texts = fill_empty(texts, dialogues)
+    texts = fill_empty(texts, dialogues, gen.empty_summary, stats)
     return (texts, logps) if return_logprobs else texts
 
 # %% ../nbs/07_generate.ipynb #bbcd22cd
@@ -202,9 +224,10 @@ class EagerBackend:
         self.model, self.tokenizer, self.spec = model, tokenizer, spec
         self.max_source_length, self.batch_size = max_source_length, batch_size
     def _extra(self) -> dict: return {}
-    def generate(self, dialogues: Sequence[str], gen: GenerationConfig, return_logprobs: bool = False):
+    def generate(self, dialogues: Sequence[str], gen: GenerationConfig, return_logprobs: bool = False,
+                 stats: dict | None = None):
         return generate_summaries(self.model, self.tokenizer, dialogues, gen, self.spec, self.max_source_length, self.batch_size,
-                                  return_logprobs=return_logprobs, extra_generate_kwargs=self._extra())
+                                  return_logprobs=return_logprobs, extra_generate_kwargs=self._extra(), stats=stats)
 
 def _base_model(model):
     return model.get_base_model() if hasattr(model, 'get_base_model') else model
@@ -233,6 +256,21 @@ class CompiledBackend(EagerBackend):
 # %% ../nbs/07_generate.ipynb #28fd5fde
 CT2_INSTALL = "pip install ctranslate2"
 
+def _ct2_converter(ctranslate2, hf_dir):
+    "CTranslate2's transformers converter, given back what its loaders read but transformers 5 renamed or dropped."
+    class Converter(ctranslate2.converters.TransformersConverter):
+        def load_model(self, model_class, model_name_or_path, **kwargs):
+            model = super().load_model(model_class, model_name_or_path, **kwargs)
+            c = model.config
+            if c.model_type == 'bart' and not hasattr(c, 'normalize_before'):
+                c.normalize_before = False  # BART is post-norm
+            if c.model_type == 'gpt_neox' and not hasattr(c, 'rotary_pct'):  # now in rope_parameters
+                c.rotary_pct = c.rope_parameters['partial_rotary_factor']
+            if c.model_type == 'gpt_neox' and not hasattr(model, 'embed_out'):  # the output layer's old name
+                model.embed_out = model.get_output_embeddings()
+            return model
+    return Converter(str(hf_dir))
+
 class CTranslate2Backend:
     "CTranslate2 conversion of the model (in `workdir`) and its C++ generation."
     name = 'ctranslate2'
@@ -242,24 +280,23 @@ class CTranslate2Backend:
         except ImportError as e:
             raise ImportError(f"generation.backend 'ctranslate2' needs the ctranslate2 package, which is not installed. Fix: {CT2_INSTALL} "
                               "(or set generation.backend: eager). dialsum-validate reports this before a run.") from e
-        import copy, json
+        import copy
         if workdir is None: raise ValueError("generation.backend 'ctranslate2' needs a workdir to hold the converted model: pass workdir=...")
         self.tokenizer, self.spec, self.max_source_length, self.batch_size = tokenizer, spec, max_source_length, batch_size
         workdir = Path(workdir); hf_dir, ct2_dir = workdir/'hf', workdir/'ctranslate2'
         # LoRA: merge the adapters into a copy (never into the caller's model, which may go on training)
         base = copy.deepcopy(model).merge_and_unload() if hasattr(model, 'merge_and_unload') else model
         base.save_pretrained(hf_dir); tokenizer.save_pretrained(hf_dir)
-        cfg_path = hf_dir/'config.json'; c = json.loads(cfg_path.read_text())
-        if c.get('model_type') == 'bart' and 'normalize_before' not in c:  # read by CTranslate2's BART loader; BART is post-norm
-            c['normalize_before'] = False; cfg_path.write_text(json.dumps(c, indent=2))
-        try: ctranslate2.converters.TransformersConverter(str(hf_dir)).convert(str(ct2_dir), force=True)
+        try: _ct2_converter(ctranslate2, hf_dir).convert(str(ct2_dir), force=True)
         except Exception as e:
-            raise RuntimeError(f"CTranslate2 could not convert {spec.name} ({c.get('model_type')}): {type(e).__name__}: {e}. "
-                               "Fix: use generation.backend: eager or compiled for this model.") from e
+            raise RuntimeError(f"CTranslate2 could not convert {spec.name} ({base.config.model_type}): "
+                               f"{type(e).__name__}: {e}. Fix: use generation.backend: eager or compiled for this "
+                               "model.") from e
         device = 'cuda' if _model_device(model).type == 'cuda' else 'cpu'
         self.forced_eos = getattr(getattr(base, 'generation_config', None), 'forced_eos_token_id', None) is not None
         self.eos_tokens = tokenizer.convert_ids_to_tokens(_eos_ids(base, tokenizer))
         cls = ctranslate2.Translator if spec.family == 'seq2seq' else ctranslate2.Generator
+        self._warned_beam = False
         self.engine = cls(str(ct2_dir), device=device, compute_type=compute_type)
 
     def _options(self, gen: GenerationConfig) -> dict:
@@ -267,11 +304,17 @@ class CTranslate2Backend:
         o = dict(beam_size=gen.num_beams, num_hypotheses=gen.num_return_sequences, repetition_penalty=gen.repetition_penalty,
                  no_repeat_ngram_size=gen.no_repeat_ngram_size, max_batch_size=self.batch_size or gen.batch_size)
         if gen.length_penalty is not None and gen.num_beams > 1: o['length_penalty'] = gen.length_penalty
+        if gen.num_beams > 1 and not self._warned_beam:
+            self._warned_beam = True
+            warnings.warn(f"generation.backend 'ctranslate2' for {self.spec.name}: CTranslate2's beam search is its "
+                          "own, not Hugging Face's; on the tiny models it returned other hypotheses where beams end "
+                          "at different steps (07_generate). For outputs equal to HF generate use "
+                          "generation.backend: eager or compiled.")
         if gen.do_sample:
             o.update(sampling_topk=gen.top_k or 0, sampling_topp=gen.top_p or 1.0, sampling_temperature=gen.temperature or 1.0)
         return o
 
-    def generate(self, dialogues: Sequence[str], gen: GenerationConfig) -> list:
+    def generate(self, dialogues: Sequence[str], gen: GenerationConfig, stats: dict | None = None) -> list:
         dialogues = [str(d) for d in dialogues]
         tok, o = self.tokenizer, self._options(gen)
         src = [tok.convert_ids_to_tokens(encode_source(tok, d, self.spec, self.max_source_length)) for d in dialogues]
@@ -285,7 +328,8 @@ class CTranslate2Backend:
             hyps = [r.sequences for r in res]
         special = list(tok.all_special_tokens)
         texts = [[clean_summary(tok.convert_tokens_to_string(h), special) for h in hs] for hs in hyps]
-        return fill_empty([t if gen.num_return_sequences > 1 else t[0] for t in texts], dialogues)
+        texts = [t if gen.num_return_sequences > 1 else t[0] for t in texts]
+        return fill_empty(texts, dialogues, gen.empty_summary, stats)
 
 # %% ../nbs/07_generate.ipynb #6e820a62
 class TensorRTBackend:
@@ -308,7 +352,7 @@ class TensorRTBackend:
         self.llm = tensorrt_llm.LLM(model=str(hf_dir))
         self.tokenizer, self.spec, self.max_source_length = tokenizer, spec, max_source_length
 
-    def generate(self, dialogues: Sequence[str], gen: GenerationConfig) -> list:
+    def generate(self, dialogues: Sequence[str], gen: GenerationConfig, stats: dict | None = None) -> list:
         from tensorrt_llm import SamplingParams
         dialogues = [str(d) for d in dialogues]
         ids = [encode_source(self.tokenizer, d, self.spec, self.max_source_length) for d in dialogues]
@@ -319,7 +363,8 @@ class TensorRTBackend:
         outs = self.llm.generate(ids, sp)
         special = list(self.tokenizer.all_special_tokens)
         texts = [[clean_summary(self.tokenizer.decode(o.token_ids, skip_special_tokens=False), special) for o in out.outputs] for out in outs]
-        return fill_empty([t if gen.num_return_sequences > 1 else t[0] for t in texts], dialogues)
+        texts = [t if gen.num_return_sequences > 1 else t[0] for t in texts]
+        return fill_empty(texts, dialogues, gen.empty_summary, stats)
 
 BACKENDS = {'eager': EagerBackend, 'compiled': CompiledBackend, 'ctranslate2': CTranslate2Backend, 'tensorrt': TensorRTBackend}
 

@@ -15,8 +15,8 @@ from .data import PII_TAGS
 
 # %% auto #0
 __all__ = ['SPEAKER_TAGS', 'TAG_TOKENS', 'CHAT_STYLES', 'TINY_DIMS', 'TINY_MARKER', 'train_tiny_tokenizer', 'tiny_model_config',
-           'build_tiny_checkpoint', 'tiny_info', 'model_source', 'load_tokenizer', 'build_prompt', 'encode_prompt',
-           'lora_targets', 'load_model', 'count_parameters']
+           'build_tiny_checkpoint', 'tiny_info', 'model_source', 'load_tokenizer', 'build_prompt', 'prompt_bos',
+           'encode_prompt', 'lora_targets', 'qlora_quantization_kwargs', 'load_model', 'count_parameters']
 
 # %% ../nbs/05_models.ipynb #fcde17c8
 SPEAKER_TAGS = [f'#Person{i}#' for i in range(1, 8)]
@@ -130,30 +130,52 @@ def build_prompt(spec: ModelSpec, tokenizer, dialogue: str) -> str:
     return text
 
 # %% ../nbs/05_models.ipynb #enc0prompt01
+def prompt_bos(tokenizer) -> list[int]:
+    "`[bos_token_id]` when `tokenizer` puts a BOS token in front of the text it encodes, else `[]`."
+    bos = tokenizer.bos_token_id
+    return [bos] if bos is not None and tokenizer('a')['input_ids'][:1] == [bos] else []
+
+def _prompt_ids(tokenizer, text: str, bos: list[int]) -> list[int]:
+    ids = tokenizer(text, add_special_tokens=False)['input_ids']
+    return ids if not bos or ids[:1] == bos else bos + ids  # a template that writes BOS itself keeps its one
+
 def encode_prompt(tokenizer, dialogue: str, spec: ModelSpec, max_source_length: int = 512) -> list[int]:
     """Token ids of the model input for `dialogue`, at most `max_source_length`: the one encoder that training and
-    inference share. Seq2seq: the dialogue. Causal: the prompt, shortened by cutting the *dialogue* until it fits, so
-    the instruction and the generation header always end it."""
+    inference share. Seq2seq: the dialogue. Causal: the prompt (with BOS where the tokenizer adds one), shortened by
+    cutting the *dialogue* until it fits, so the instruction and the generation header always end it."""
     if spec.family == 'seq2seq':
         return tokenizer(dialogue, truncation=True, max_length=max_source_length)['input_ids']
-    ids = tokenizer(build_prompt(spec, tokenizer, dialogue), add_special_tokens=False)['input_ids']
+    bos = prompt_bos(tokenizer)
+    ids = _prompt_ids(tokenizer, build_prompt(spec, tokenizer, dialogue), bos)
     if len(ids) <= max_source_length: return ids
     d_ids = tokenizer(dialogue, add_special_tokens=False)['input_ids']
     keep = len(d_ids) - (len(ids) - max_source_length)
     while keep > 0:
-        ids = tokenizer(build_prompt(spec, tokenizer, tokenizer.decode(d_ids[:keep])), add_special_tokens=False)['input_ids']
+        ids = _prompt_ids(tokenizer, build_prompt(spec, tokenizer, tokenizer.decode(d_ids[:keep])), bos)
         if len(ids) <= max_source_length: return ids
         keep -= max(1, len(ids) - max_source_length)
     raise ValueError(f"model {spec.name}: the prompt without any dialogue is {len(ids)} tokens, more than max_source_length="
                      f"{max_source_length}. Fix: raise train.max_source_length or shorten model.prompt_template.")
 
 
-# %% ../nbs/05_models.ipynb #1a493ded
+
+# %% ../nbs/05_models.ipynb #b8c3a4d2
 def lora_targets(cfg: Config) -> list[str]:
     return list(cfg.lora.target_modules or cfg.model.lora_target_modules)
 
-def load_model(source: str, cfg: Config, tokenizer, load_dtype: torch.dtype = torch.float32, device: str | torch.device = 'cpu'):
-    "Load `cfg.model` from `source`, resize for added tokens, and apply `cfg.lora` (full / lora / qlora)."
+def qlora_quantization_kwargs(compute_dtype: torch.dtype) -> dict:
+    "`BitsAndBytesConfig` arguments for QLoRA: 4-bit NF4 storage, double quantisation, matmuls in `compute_dtype`."
+    if not isinstance(compute_dtype, torch.dtype) or not compute_dtype.is_floating_point:
+        raise ValueError(f"QLoRA compute dtype {compute_dtype!r} is not a floating torch dtype. "
+                         "Fix: pass the precision plan's qlora_compute_torch_dtype (float32, bfloat16 or float16).")
+    return dict(load_in_4bit=True, bnb_4bit_quant_type='nf4', bnb_4bit_use_double_quant=True,
+                bnb_4bit_compute_dtype=compute_dtype)
+
+def load_model(source: str, cfg: Config, tokenizer, load_dtype: torch.dtype = torch.float32,
+               device: str | torch.device = 'cpu', qlora_compute_dtype: torch.dtype | None = None):
+    """Load `cfg.model` from `source`, resize for added tokens, and apply `cfg.lora` (full / lora / qlora).
+    QLoRA computes in `qlora_compute_dtype` (the plan's `qlora_compute_torch_dtype`); None takes `load_dtype`, which a
+    QLoRA plan sets to that same dtype."""
     spec, method = cfg.model, cfg.lora.method
     auto = AutoModelForSeq2SeqLM if spec.family == 'seq2seq' else AutoModelForCausalLM
     kw = dict(dtype=load_dtype, trust_remote_code=spec.trust_remote_code)
@@ -161,8 +183,7 @@ def load_model(source: str, cfg: Config, tokenizer, load_dtype: torch.dtype = to
         if not torch.cuda.is_available():
             raise RuntimeError(f"model {spec.name}: lora.method 'qlora' needs a CUDA GPU (bitsandbytes 4-bit). Use lora.method: lora here.")
         from transformers import BitsAndBytesConfig
-        kw['quantization_config'] = BitsAndBytesConfig(load_in_4bit=True, bnb_4bit_quant_type='nf4', bnb_4bit_use_double_quant=True,
-                                                       bnb_4bit_compute_dtype=load_dtype if load_dtype != torch.float32 else torch.bfloat16)
+        kw['quantization_config'] = BitsAndBytesConfig(**qlora_quantization_kwargs(qlora_compute_dtype or load_dtype))
         kw['device_map'] = {'': torch.cuda.current_device()}
     model = auto.from_pretrained(source, **kw)
     if len(tokenizer) > model.get_input_embeddings().weight.shape[0]:
