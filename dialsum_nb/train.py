@@ -4,7 +4,7 @@
 
 # %% ../nbs/06_train.ipynb #76f86048
 from __future__ import annotations
-import json, math, os, random, shutil, time, resource, contextlib, logging
+import copy, json, math, os, random, shutil, signal, time, resource, contextlib, logging
 from dataclasses import dataclass, field, asdict
 from pathlib import Path
 from typing import Optional, Callable
@@ -13,11 +13,16 @@ import torch
 import torch.nn.functional as F
 from .config import Config, load_config
 from .models import build_prompt, encode_prompt
+from .data import _write_atomic
+
+logger = logging.getLogger(__name__)
 
 # %% auto #0
-__all__ = ['TRAIN_SCRIPT', 'encode_example', 'epoch_batches', 'collate', 'compute_loss', 'TrainState', 'latest_checkpoint',
-           'save_checkpoint', 'MetricsLog', 'NonFiniteLossError', 'inject_fault', 'peak_memory_mb', 'TrainResult',
-           'make_accelerator', 'train_model', 'eval_loss_fn']
+__all__ = ['logger', 'FAULT_STEP', 'TRAIN_SCRIPT', 'encode_example', 'epoch_batches', 'collate', 'compute_loss', 'TrainState',
+           'latest_checkpoint', 'save_checkpoint', 'read_jsonl', 'wandb_record', 'MetricsLog', 'default_run_name',
+           'default_run_tags', 'NonFiniteLossError', 'inject_fault', 'peak_memory_mb', 'TrainResult',
+           'make_accelerator', 'optimizer_step', 'train_model', 'eval_loss_fn', 'final_generation_config', 'model_card',
+           'save_final', 'load_final']
 
 # %% ../nbs/06_train.ipynb #a6023f69
 def encode_example(dialogue: str, summary: str, tokenizer, cfg: Config) -> dict:
@@ -29,7 +34,6 @@ def encode_example(dialogue: str, summary: str, tokenizer, cfg: Config) -> dict:
         return {'input_ids': src, 'labels': target + [tokenizer.eos_token_id]}
     ids = src + target + [tokenizer.eos_token_id]
     return {'input_ids': ids, 'labels': [-100] * len(src) + target + [tokenizer.eos_token_id]}
-
 
 # %% ../nbs/06_train.ipynb #791ea636
 def epoch_batches(lengths, batch_size: int, seed: int, epoch: int, group_by_length: bool = True, mega: int = 50) -> list[list[int]]:
@@ -104,25 +108,72 @@ def save_checkpoint(accelerator, state: TrainState, ckpt_root, keep: int = 1, pr
     return final
 
 # %% ../nbs/06_train.ipynb #65870994
+def read_jsonl(path, repair: bool = False) -> list[dict]:
+    "Records of JSON-lines file `path` ([] if absent); a torn last line is dropped (cut from the file if `repair`)."
+    path = Path(path)
+    if not path.exists(): return []
+    text = path.read_text(encoding='utf-8')
+    lines = [line for line in text.splitlines() if line.strip()]
+    records = []
+    for number, line in enumerate(lines, 1):
+        try: record = json.loads(line)
+        except json.JSONDecodeError as error:
+            if number < len(lines):
+                raise ValueError(f"{path}: line {number} of {len(lines)} is not valid JSON ({error.msg}); only the "
+                                 "last line can be torn by a crash. Fix: delete or correct that line, or start the "
+                                 "run in a new experiment folder.") from error
+            logger.warning("%s: dropped a torn last line (%d characters, not valid JSON): the write was interrupted.",
+                           path, len(line))
+            break
+        records.append(record)
+    clean = ''.join(json.dumps(r, ensure_ascii=False) + '\n' for r in records)
+    if repair and text != clean and (len(records) < len(lines) or not text.endswith('\n')):
+        _write_atomic(path, lambda f: f.write(clean))  # also ends a complete last line that lost its newline
+    return records
+
+# %% ../nbs/06_train.ipynb #10de759a
+_HF_NAMES = {'loss': 'loss', 'grad_norm': 'grad_norm', 'lr': 'learning_rate', 'epoch': 'epoch',
+             'samples_per_s': 'samples_per_second', 'tokens_per_s': 'tokens_per_second',
+             'peak_memory_mb': 'peak_memory_mb', 'loss_scale': 'loss_scale'}
+
+def wandb_record(record: dict) -> dict:
+    "The wandb keys of one `metrics.jsonl` record, named as HF's Trainer names them (`train/...`, `eval/...`)."
+    from transformers.integrations.integration_utils import rewrite_logs
+    numeric = {k: v for k, v in record.items() if isinstance(v, (int, float)) and not isinstance(v, bool)}
+    if record.get('kind') == 'train':
+        logs = {_HF_NAMES[k]: v for k, v in numeric.items() if k in _HF_NAMES}
+    elif record.get('kind') == 'eval':
+        logs = {('epoch' if k == 'epoch' else 'eval_' + k.removeprefix('eval_')): v
+                for k, v in numeric.items() if k not in ('step', 'fold', 'time')}
+    else: return {}
+    return rewrite_logs(logs)
+
+# %% ../nbs/06_train.ipynb #a052adda
+_SYNC_HINT_SHOWN = []  # offline wandb folders whose `wandb sync` command was printed (once per process)
+
 class MetricsLog:
     "Appends step and eval records to `metrics.jsonl` and `train.log`; mirrors them to wandb when enabled."
-    def __init__(self, out_dir, cfg: Config, fold: Optional[int] = None, enabled: bool = True, run_name: str = ''):
+    def __init__(self, out_dir, cfg: Config, fold: Optional[int] = None, enabled: bool = True, run_name: str = '',
+                 run_group: Optional[str] = None, run_tags=()):
         self.out_dir, self.fold, self.enabled = Path(out_dir), fold, enabled
         self.path, self.log_path = self.out_dir/'metrics.jsonl', self.out_dir/'train.log'
         self.wandb = None
+        if enabled: read_jsonl(self.path, repair=True)  # a torn line from a crash must not swallow our first record
         if enabled and cfg.tracking.wandb and cfg.tracking.wandb_mode != 'disabled':
             import wandb
             os.environ.setdefault('WANDB_SILENT', 'true')
-            self.wandb = wandb.init(project=cfg.tracking.wandb_project, mode=cfg.tracking.wandb_mode, dir=str(self.out_dir),
-                                    name=run_name or cfg.model.name, group=cfg.experiment_name, reinit='create_new',
+            self.wandb = wandb.init(project=cfg.tracking.wandb_project, mode=cfg.tracking.wandb_mode,
+                                    dir=str(self.out_dir), name=run_name or default_run_name(cfg, fold),
+                                    group=run_group or cfg.experiment_name,
+                                    tags=list(run_tags) or default_run_tags(cfg), reinit='create_new',
                                     config={k: v for k, v in cfg.model_dump().items() if k != 'llm_api'})
 
     def truncate_after(self, step: int):
-        "Drop records of this fold after `step` (they are redone after a resume)."
+        "Drop records of this fold after `step` (they are redone after a resume); the rewrite is atomic."
         if not (self.enabled and self.path.exists()): return
-        keep = [l for l in self.path.read_text().splitlines() if l.strip() and not
-                (json.loads(l).get('fold') == self.fold and json.loads(l).get('step', 0) > step)]
-        self.path.write_text(''.join(l + '\n' for l in keep))
+        keep = [r for r in read_jsonl(self.path, repair=True)
+                if not (r.get('fold') == self.fold and r.get('step', 0) > step)]
+        _write_atomic(self.path, lambda f: f.write(''.join(json.dumps(r, ensure_ascii=False) + '\n' for r in keep)))
 
     def write(self, record: dict, text: str = ''):
         if not self.enabled: return
@@ -130,25 +181,49 @@ class MetricsLog:
         with open(self.path, 'a') as f: f.write(json.dumps(record) + '\n')
         if text:
             with open(self.log_path, 'a') as f: f.write(time.strftime('%H:%M:%S ') + text + '\n')
-        if self.wandb is not None:
-            prefix = f"fold{self.fold}/" if self.fold is not None else ''
-            self.wandb.log({prefix + k: v for k, v in record.items() if isinstance(v, (int, float)) and not isinstance(v, bool) and k != 'time'},
-                           step=record.get('step'))
+        if self.wandb is None: return
+        if record['kind'] == 'end':
+            self.wandb.summary.update({k: record[k] for k in ('best_metric', 'best_step', 'epochs_run') if k in record}
+                                      | {'train_runtime': record.get('seconds'), 'total_steps': record['step']})
+        elif logs := wandb_record(record): self.wandb.log(logs, step=record['step'])
 
     def close(self):
-        if self.wandb is not None: self.wandb.finish(); self.wandb = None
+        if self.wandb is None: return
+        offline = self.wandb.settings.mode == 'offline'
+        folder = Path(self.wandb.dir).parent
+        self.wandb.finish(); self.wandb = None
+        if offline and not _SYNC_HINT_SHOWN:
+            _SYNC_HINT_SHOWN.append(str(folder))
+            print(f"wandb is offline: upload this run with `wandb sync {folder}` "
+                  f"(all runs of an experiment: `wandb sync --sync-all` in each models/<name>/wandb folder)")
 
-# %% ../nbs/06_train.ipynb #10de759a
+def default_run_name(cfg: Config, fold: Optional[int] = None) -> str:
+    "`<experiment>/<model>[/fold-k]`: unique across experiments, unlike the model name alone."
+    return f"{cfg.experiment_name or 'run'}/{cfg.model.name}" + (f"/fold-{fold}" if fold is not None else '')
+
+def default_run_tags(cfg: Config) -> list[str]:
+    return [cfg.scale, cfg.model.family, cfg.lora.method]
+
+# %% ../nbs/06_train.ipynb #51a8d420
 class NonFiniteLossError(RuntimeError): pass
+
+FAULT_STEP = 2  # the optimizer step at which raise / oom / dead_kernel / overflow fire
 
 def inject_fault(kind: Optional[str], step: int, loss):
     "Apply `train.fault_injection` at optimizer step `step` (testing only)."
-    if kind == 'raise' and step >= 2: raise RuntimeError("Injected fault (train.fault_injection: raise) at step 2.")
-    if kind == 'oom' and step >= 2:
-        raise torch.OutOfMemoryError("CUDA out of memory. Tried to allocate 2.00 GiB (injected by train.fault_injection: oom).")
     if kind == 'nan_loss' and step >= 1: return loss * float('nan')
+    if kind is None or step < FAULT_STEP: return loss
+    if kind == 'raise': raise RuntimeError(f"Injected fault (train.fault_injection: raise) at step {step}.")
+    if kind == 'oom':
+        raise torch.OutOfMemoryError("CUDA out of memory. Tried to allocate 2.00 GiB "
+                                     "(injected by train.fault_injection: oom).")
+    if kind == 'dead_kernel':
+        logger.error("train.fault_injection: dead_kernel: sending SIGKILL to this process (pid %d)", os.getpid())
+        os.kill(os.getpid(), signal.SIGKILL)
+    if kind == 'overflow' and step == FAULT_STEP: return loss * float('inf')
     return loss
 
+# %% ../nbs/06_train.ipynb #70a4b391
 def peak_memory_mb(device) -> float:
     "Peak memory so far: CUDA allocator peak on GPU, the process's peak RSS on CPU."
     if torch.cuda.is_available() and str(device).startswith('cuda'): return torch.cuda.max_memory_allocated() / 2**20
@@ -202,9 +277,26 @@ def _load_best(model, best_dir: Path):
     with torch.no_grad():
         for n, v in sd.items(): params[n].copy_(v.to(params[n].device, params[n].dtype))
 
+# %% ../nbs/06_train.ipynb #4cbf36e7
+def optimizer_step(accelerator, model, optimizer, scheduler, max_grad_norm: float, loss_finite: bool):
+    "Clip (norm measured first), step and zero the gradients; returns (pre-clip grad norm, whether the weights moved)."
+    clip_to = max_grad_norm if max_grad_norm > 0 else float('inf')  # <= 0: measure the norm, never clip
+    grad_norm = float(accelerator.clip_grad_norm_(model.parameters(), clip_to))
+    if accelerator.scaler is not None:  # fp16: the scaler skips an overflowed step and lowers its scale
+        optimizer.step()
+        stepped = not accelerator.optimizer_step_was_skipped
+    else:
+        stepped = loss_finite and math.isfinite(grad_norm)
+        if stepped: optimizer.step()
+    if stepped: scheduler.step()
+    optimizer.zero_grad(set_to_none=True)
+    return grad_norm, stepped
+
+# %% ../nbs/06_train.ipynb #eacf3fdd
 def train_model(cfg: Config, model, tokenizer, train_df, out_dir, eval_fn: Optional[Callable] = None,
                 fold: Optional[int] = None, mixed_precision: str = 'no', accelerator=None,
-                log_metrics: bool = True, stop_after_steps: Optional[int] = None, metrics_dir=None) -> TrainResult:
+                log_metrics: bool = True, stop_after_steps: Optional[int] = None, metrics_dir=None,
+                run_name: Optional[str] = None, run_group: Optional[str] = None, run_tags=()) -> TrainResult:
     "Train `model` on `train_df` (`dialogue`, `summary`) per `cfg.train`; resume from `out_dir/checkpoints`; log to `metrics_dir` (default `out_dir`)."
     t0 = time.time()
     tc, family = cfg.train, cfg.model.family
@@ -231,8 +323,8 @@ def train_model(cfg: Config, model, tokenizer, train_df, out_dir, eval_fn: Optio
         state = TrainState(**json.loads((last/'trainer_state.json').read_text()))
         resumed = str(last)
     log = MetricsLog(metrics_dir or out_dir, cfg, fold, enabled=log_metrics and acc.is_main_process,
-                     run_name=f"{cfg.model.name}" + (f"-fold{fold}" if fold is not None else ''))
-    if resumed: log.truncate_after(state.global_step)
+                     run_name=run_name or default_run_name(cfg, fold), run_group=run_group, run_tags=run_tags)
+    log.truncate_after(state.global_step)  # steps after the checkpoint (or all, without one) are redone
     log.write({'kind': 'start', 'step': state.global_step, 'total_steps': total_steps, 'steps_per_epoch': steps_per_epoch,
                'warmup_steps': warmup, 'train_rows': len(examples), 'resumed_from': resumed, 'mixed_precision': acc.mixed_precision,
                'max_grad_norm': tc.max_grad_norm, 'requested_lr': tc.learning_rate, 'requested_epochs': tc.epochs},
@@ -286,24 +378,27 @@ def train_model(cfg: Config, model, tokenizer, train_df, out_dir, eval_fn: Optio
             if acc.num_processes > 1: step_loss = acc.reduce(step_loss, 'mean')
             step_loss = step_loss.item()
             finite = math.isfinite(step_loss)
-            grad_norm = float(acc.clip_grad_norm_(model.parameters(), tc.max_grad_norm)) if tc.max_grad_norm > 0 and finite else float('nan')
-            if finite and math.isfinite(grad_norm):
-                optimizer.step()
-                if not acc.optimizer_step_was_skipped: scheduler.step()
-                state.nonfinite_run = 0
-            else: state.nonfinite_run += 1
-            optimizer.zero_grad(set_to_none=True)
+            grad_norm, stepped = optimizer_step(acc, model, optimizer, scheduler, tc.max_grad_norm, finite)
+            # a non-finite loss counts towards nan_patience; an fp16 overflow with a finite loss is the scaler's job
+            state.nonfinite_run = state.nonfinite_run + 1 if not finite or (not stepped and acc.scaler is None) else 0
             state.global_step += 1
             state.batch_in_epoch += len(group)
             dt = time.time() - t_step
             last_loss = step_loss if finite else last_loss
-            log.write({'kind': 'train', 'step': state.global_step, 'epoch': round(state.epoch + state.batch_in_epoch / len(batches), 4),
+            norm_ok = math.isfinite(grad_norm)
+            log.write({'kind': 'train', 'step': state.global_step,
+                       'epoch': round(state.epoch + state.batch_in_epoch / len(batches), 4),
                        'loss': step_loss if finite else None, 'loss_finite': finite,
-                       'grad_norm': grad_norm if math.isfinite(grad_norm) else None, 'clipped': bool(math.isfinite(grad_norm) and grad_norm > tc.max_grad_norm > 0),
-                       'max_grad_norm': tc.max_grad_norm, 'lr': scheduler.get_last_lr()[0],
+                       'grad_norm': grad_norm if norm_ok else None,
+                       'clipped': bool(stepped and norm_ok and grad_norm > tc.max_grad_norm > 0),
+                       'max_grad_norm': tc.max_grad_norm, 'skipped': not stepped,
+                       'loss_scale': acc.scaler.get_scale() if acc.scaler is not None else None,
+                       'lr': scheduler.get_last_lr()[0],
                        'samples_per_s': rows * acc.num_processes / dt, 'tokens_per_s': tokens * acc.num_processes / dt,
                        'peak_memory_mb': round(peak_memory_mb(acc.device), 1)},
-                      f"step {state.global_step}/{total_steps} loss {step_loss:.4f} grad_norm {grad_norm:.3f} lr {scheduler.get_last_lr()[0]:.2e}" if state.global_step % tc.logging_steps == 0 else '')
+                      f"step {state.global_step}/{total_steps} loss {step_loss:.4f} grad_norm {grad_norm:.3f} "
+                      f"lr {scheduler.get_last_lr()[0]:.2e}" + (' (skipped)' if not stepped else '')
+                      if state.global_step % tc.logging_steps == 0 else '')
             bar.update(1)
             if finite: bar.set_postfix(loss=f'{step_loss:.3f}', refresh=False)
             if state.nonfinite_run >= tc.nan_patience:
@@ -344,6 +439,97 @@ def eval_loss_fn(cfg: Config, tokenizer, eval_df, batch_size: Optional[int] = No
             total += loss.item() * len(chunk); n += len(chunk)
         return {'eval_loss': total / max(n, 1)}
     return fn
+
+# %% ../nbs/06_train.ipynb #b40dfb3d
+def _base_model_id(cfg: Config, model) -> str:
+    "Where the adapter's base model comes from: the real hub id at full scale, the stand-in folder at tiny scale."
+    if cfg.scale == 'full': return cfg.model.hub_id
+    return str(model.get_base_model().config._name_or_path)
+
+def final_generation_config(model, tokenizer, cfg: Config):
+    "The model's `GenerationConfig` (special-token ids) with `cfg.generation`'s decoding settings."
+    from dialsum_nb.generate import generation_kwargs
+    base = model.get_base_model() if hasattr(model, 'peft_config') else model
+    gen = copy.deepcopy(base.generation_config)
+    gen.update(**generation_kwargs(cfg.generation))
+    if gen.pad_token_id is None: gen.pad_token_id = tokenizer.pad_token_id
+    return gen
+
+# %% ../nbs/06_train.ipynb #48ff810d
+def _load_snippet(family: str, adapter: bool) -> str:
+    "How to load the folder with the standard calls."
+    auto = ('AutoPeftModel' if adapter else 'AutoModel') + ('ForSeq2SeqLM' if family == 'seq2seq' else 'ForCausalLM')
+    library = 'peft' if adapter else 'transformers'
+    return f"from {library} import {auto}\nmodel = {auto}.from_pretrained('<this folder>')"
+
+def model_card(cfg: Config, base_model: str, adapter: bool, card: Optional[dict] = None) -> str:
+    "The model card `README.md`: metadata HF reads, then base model, scale, data, settings, dev score, how to load."
+    from huggingface_hub import ModelCardData
+    card = dict(card or {})
+    dev, data = card.pop('dev_score', None), card.pop('data', None) or f"{cfg.data.data_dir or 'the bundled sample data'}/{cfg.data.train_file}"
+    meta = ModelCardData(language='ko', library_name='peft' if adapter else 'transformers', base_model=base_model,
+                         pipeline_tag='summarization' if cfg.model.family == 'seq2seq' else 'text-generation',
+                         tags=['summarization', 'dialogue-summarization', 'dialsum_nb', cfg.scale + '-scale'])
+    tiny = cfg.scale == 'tiny'
+    warning = (f"> **TINY SCALE: a randomly initialised stand-in of `{cfg.model.hub_id}`, trained for seconds on a "
+               "CPU to test the pipeline. Its summaries are not meant to be good; do not use it.**\n\n") if tiny else ''
+    tc, lora = cfg.train, cfg.lora
+    settings = {'method': lora.method, 'epochs': tc.epochs, 'max_steps': tc.max_steps, 'batch_size': tc.batch_size,
+                'gradient_accumulation_steps': tc.gradient_accumulation_steps, 'learning_rate': tc.learning_rate,
+                'lr_scheduler': tc.lr_scheduler, 'label_smoothing': tc.label_smoothing,
+                'max_grad_norm': tc.max_grad_norm, 'max_source_length': tc.max_source_length,
+                'max_target_length': tc.max_target_length, 'seed': cfg.seed}
+    if lora.method != 'full': settings |= {'lora_r': lora.r, 'lora_alpha': lora.alpha, 'lora_dropout': lora.dropout}
+    rows = '\n'.join(f"| {key} | {value} |" for key, value in {**settings, **card}.items())
+    facts = [f"base model: `{base_model}`" + (' (the stand-in folder)' if tiny else ''), f"scale: **{cfg.scale}**",
+             f"family: {cfg.model.family} ({cfg.model.architecture}), {'LoRA adapter' if adapter else 'full weights'}",
+             f"data: {data}", "dev score ((ROUGE-1 + ROUGE-2 + ROUGE-L) / 3 x 100 on Korean morphemes): "
+             + (str(dev) if dev is not None else 'not measured')]
+    return (f"---\n{meta.to_yaml()}\n---\n\n# {cfg.model.name} for Korean dialogue summarization\n\n{warning}"
+            + ''.join(f"- {fact}\n" for fact in facts)
+            + f"\n## Settings\n\n| setting | value |\n|---|---|\n{rows}\n\n"
+            "Decoding settings are in `generation_config.json`.\n\n"
+            f"## Load\n\n```python\n{_load_snippet(cfg.model.family, adapter)}\n```\n")
+
+# %% ../nbs/06_train.ipynb #e6571991
+def save_final(model, tokenizer, folder, cfg: Config, card: Optional[dict] = None) -> Path:
+    "Save `model` (full weights or its LoRA adapter), tokenizer, generation config and model card to `folder`."
+    folder = Path(folder); folder.parent.mkdir(parents=True, exist_ok=True)
+    tmp = folder.with_name(f'.{folder.name}.tmp')
+    if tmp.exists(): shutil.rmtree(tmp)
+    adapter = hasattr(model, 'peft_config')
+    if adapter:
+        peft_config = model.peft_config[model.active_adapter]
+        base, saved_base = _base_model_id(cfg, model), peft_config.base_model_name_or_path
+        peft_config.base_model_name_or_path = base
+        try: model.save_pretrained(tmp, safe_serialization=True)
+        finally: peft_config.base_model_name_or_path = saved_base
+    else:
+        base = cfg.model.hub_id if cfg.scale == 'full' else str(model.config._name_or_path)
+        model.save_pretrained(tmp, safe_serialization=True)
+    tokenizer.save_pretrained(tmp)
+    final_generation_config(model, tokenizer, cfg).save_pretrained(tmp)
+    (tmp/'README.md').write_text(model_card(cfg, base, adapter, card), encoding='utf-8')
+    if folder.exists(): shutil.rmtree(folder)
+    os.replace(tmp, folder)
+    return folder
+
+def load_final(folder, device='cpu'):
+    "(model, tokenizer) from a `save_final` folder, through the standard transformers / peft loaders."
+    from transformers import AutoConfig, AutoTokenizer, AutoModelForSeq2SeqLM, AutoModelForCausalLM
+    folder = Path(folder)
+    if not (folder/'adapter_config.json').exists() and not (folder/'config.json').exists():
+        raise FileNotFoundError(f"{folder} holds neither config.json nor adapter_config.json: not a final/ model "
+                                "folder. Fix: point to models/<name>/final (or fold<k>/final) of a finished run.")
+    tokenizer = AutoTokenizer.from_pretrained(folder)
+    if (folder/'adapter_config.json').exists():
+        from peft import PeftConfig, AutoPeftModelForCausalLM, AutoPeftModelForSeq2SeqLM
+        seq2seq = PeftConfig.from_pretrained(folder).task_type == 'SEQ_2_SEQ_LM'
+        model = (AutoPeftModelForSeq2SeqLM if seq2seq else AutoPeftModelForCausalLM).from_pretrained(folder)
+    else:
+        seq2seq = AutoConfig.from_pretrained(folder).is_encoder_decoder
+        model = (AutoModelForSeq2SeqLM if seq2seq else AutoModelForCausalLM).from_pretrained(folder)
+    return model.to(device).eval(), tokenizer
 
 # %% ../nbs/06_train.ipynb #659e91c4
 TRAIN_SCRIPT = '''
