@@ -20,7 +20,7 @@ logger = logging.getLogger(__name__)
 # %% auto #0
 __all__ = ['logger', 'FAULT_STEP', 'TRAIN_SCRIPT', 'encode_example', 'epoch_batches', 'collate', 'compute_loss', 'TrainState',
            'latest_checkpoint', 'save_checkpoint', 'read_jsonl', 'wandb_record', 'MetricsLog', 'default_run_name',
-           'default_run_tags', 'NonFiniteLossError', 'inject_fault', 'peak_memory_mb', 'TrainResult',
+           'default_run_tags', 'NonFiniteLossError', 'inject_fault', 'peak_memory_mb', 'TrainResult', 'finish_tracking',
            'make_accelerator', 'optimizer_step', 'train_model', 'eval_loss_fn', 'final_generation_config', 'model_card',
            'save_final', 'load_final']
 
@@ -187,8 +187,13 @@ class MetricsLog:
                                       | {'train_runtime': record.get('seconds'), 'total_steps': record['step']})
         elif logs := wandb_record(record): self.wandb.log(logs, step=record['step'])
 
-    def close(self):
+    def close(self, summary: Optional[dict] = None, predictions=None):
+        "Add final `summary` values (dev scores) and a `predictions` table (a DataFrame sample) to wandb; finish it."
         if self.wandb is None: return
+        if summary: self.wandb.summary.update(summary)
+        if predictions is not None:
+            import wandb
+            self.wandb.log({'eval/predictions': wandb.Table(dataframe=predictions.astype(str))})
         offline = self.wandb.settings.mode == 'offline'
         folder = Path(self.wandb.dir).parent
         self.wandb.finish(); self.wandb = None
@@ -240,6 +245,11 @@ class TrainResult:
     stopped_early: bool
     seconds: float
     final_loss: Optional[float]
+    tracking: Optional[MetricsLog] = field(default=None, repr=False)  # open, with `keep_tracking_open=True`
+
+def finish_tracking(result: TrainResult, summary: Optional[dict] = None, predictions=None):
+    "Close the wandb run `train_model(..., keep_tracking_open=True)` left open, with final scores and predictions."
+    if result.tracking is not None: result.tracking.close(summary, predictions); result.tracking = None
 
 def _optimizer(model, cfg: Config, device):
     decay, no_decay = [], []
@@ -296,7 +306,8 @@ def optimizer_step(accelerator, model, optimizer, scheduler, max_grad_norm: floa
 def train_model(cfg: Config, model, tokenizer, train_df, out_dir, eval_fn: Optional[Callable] = None,
                 fold: Optional[int] = None, mixed_precision: str = 'no', accelerator=None,
                 log_metrics: bool = True, stop_after_steps: Optional[int] = None, metrics_dir=None,
-                run_name: Optional[str] = None, run_group: Optional[str] = None, run_tags=()) -> TrainResult:
+                run_name: Optional[str] = None, run_group: Optional[str] = None, run_tags=(),
+                keep_tracking_open: bool = False) -> TrainResult:
     "Train `model` on `train_df` (`dialogue`, `summary`) per `cfg.train`; resume from `out_dir/checkpoints`; log to `metrics_dir` (default `out_dir`)."
     t0 = time.time()
     tc, family = cfg.train, cfg.model.family
@@ -421,8 +432,9 @@ def train_model(cfg: Config, model, tokenizer, train_df, out_dir, eval_fn: Optio
     epochs_run = state.epoch + state.batch_in_epoch / max(per_rank, 1)
     log.write({'kind': 'end', 'step': state.global_step, 'epochs_run': epochs_run, 'best_metric': state.best_metric, 'best_step': state.best_step,
                'seconds': time.time() - t0}, f"end: {state.global_step} steps, {epochs_run:.2f} epochs, best {state.best_metric} at step {state.best_step}")
-    log.close()
-    return TrainResult(state.global_step, epochs_run, state.best_metric, state.best_step, resumed, state.stopped_early, time.time() - t0, last_loss)
+    if not keep_tracking_open: log.close()  # else the caller adds dev scores: finish_tracking(result, scores)
+    return TrainResult(state.global_step, epochs_run, state.best_metric, state.best_step, resumed, state.stopped_early,
+                       time.time() - t0, last_loss, tracking=log if keep_tracking_open else None)
 
 # %% ../nbs/06_train.ipynb #435cf92a
 def eval_loss_fn(cfg: Config, tokenizer, eval_df, batch_size: Optional[int] = None) -> Callable:
@@ -456,13 +468,16 @@ def final_generation_config(model, tokenizer, cfg: Config):
     return gen
 
 # %% ../nbs/06_train.ipynb #48ff810d
-def _load_snippet(family: str, adapter: bool) -> str:
+def _load_snippet(family: str, adapter: bool, base_model: str, embedding_rows: Optional[int] = None) -> str:
     "How to load the folder with the standard calls."
-    auto = ('AutoPeftModel' if adapter else 'AutoModel') + ('ForSeq2SeqLM' if family == 'seq2seq' else 'ForCausalLM')
-    library = 'peft' if adapter else 'transformers'
-    return f"from {library} import {auto}\nmodel = {auto}.from_pretrained('<this folder>')"
+    auto = 'AutoModel' + ('ForSeq2SeqLM' if family == 'seq2seq' else 'ForCausalLM')
+    if not adapter: return f"from transformers import {auto}\nmodel = {auto}.from_pretrained('<this folder>')"
+    resize = f"base.resize_token_embeddings({embedding_rows})  # training added tokens\n" if embedding_rows else ''
+    return (f"from transformers import {auto}\nfrom peft import PeftModel\nbase = {auto}.from_pretrained('{base_model}')\n"
+            f"{resize}model = PeftModel.from_pretrained(base, '<this folder>')")
 
-def model_card(cfg: Config, base_model: str, adapter: bool, card: Optional[dict] = None) -> str:
+def model_card(cfg: Config, base_model: str, adapter: bool, card: Optional[dict] = None,
+               embedding_rows: Optional[int] = None) -> str:
     "The model card `README.md`: metadata HF reads, then base model, scale, data, settings, dev score, how to load."
     from huggingface_hub import ModelCardData
     card = dict(card or {})
@@ -489,30 +504,50 @@ def model_card(cfg: Config, base_model: str, adapter: bool, card: Optional[dict]
             + ''.join(f"- {fact}\n" for fact in facts)
             + f"\n## Settings\n\n| setting | value |\n|---|---|\n{rows}\n\n"
             "Decoding settings are in `generation_config.json`.\n\n"
-            f"## Load\n\n```python\n{_load_snippet(cfg.model.family, adapter)}\n```\n")
+            f"## Load\n\n```python\n{_load_snippet(cfg.model.family, adapter, base_model, embedding_rows)}\n```\n")
 
 # %% ../nbs/06_train.ipynb #e6571991
+def _resized_embeddings(model, source: str) -> Optional[int]:
+    "Rows of the adapter model's embedding matrix when training resized it (new tags), else None."
+    from transformers import AutoConfig
+    rows = model.get_input_embeddings().weight.shape[0]
+    try: original = AutoConfig.from_pretrained(source).vocab_size
+    except (OSError, ValueError) as error:  # base config unreadable: keep the embeddings rather than risk losing rows
+        logger.warning("save_final: cannot read the base config at %s (%s); saving the embedding matrix with the "
+                       "adapter to be safe.", source, error)
+        return rows
+    return rows if rows != original else None
+
 def save_final(model, tokenizer, folder, cfg: Config, card: Optional[dict] = None) -> Path:
     "Save `model` (full weights or its LoRA adapter), tokenizer, generation config and model card to `folder`."
     folder = Path(folder); folder.parent.mkdir(parents=True, exist_ok=True)
     tmp = folder.with_name(f'.{folder.name}.tmp')
     if tmp.exists(): shutil.rmtree(tmp)
-    adapter = hasattr(model, 'peft_config')
-    if adapter:
+    adapter, rows = hasattr(model, 'peft_config'), None
+    if adapter:  # the adapter names its base where users will find it; resized embeddings travel with it
         peft_config = model.peft_config[model.active_adapter]
-        base, saved_base = _base_model_id(cfg, model), peft_config.base_model_name_or_path
+        base, source = _base_model_id(cfg, model), peft_config.base_model_name_or_path
+        rows = _resized_embeddings(model, source)
         peft_config.base_model_name_or_path = base
-        try: model.save_pretrained(tmp, safe_serialization=True)
-        finally: peft_config.base_model_name_or_path = saved_base
+        try: model.save_pretrained(tmp, safe_serialization=True, save_embedding_layers=rows is not None)
+        finally: peft_config.base_model_name_or_path = source
     else:
         base = cfg.model.hub_id if cfg.scale == 'full' else str(model.config._name_or_path)
         model.save_pretrained(tmp, safe_serialization=True)
     tokenizer.save_pretrained(tmp)
     final_generation_config(model, tokenizer, cfg).save_pretrained(tmp)
-    (tmp/'README.md').write_text(model_card(cfg, base, adapter, card), encoding='utf-8')
+    (tmp/'README.md').write_text(model_card(cfg, base, adapter, card, rows), encoding='utf-8')
     if folder.exists(): shutil.rmtree(folder)
     os.replace(tmp, folder)
     return folder
+
+# %% ../nbs/06_train.ipynb #23ab78f6
+def _saved_embedding_rows(folder: Path) -> Optional[int]:
+    "Rows of the embedding matrix saved with an adapter (training added tokens), else None."
+    from safetensors import safe_open
+    with safe_open(str(folder/'adapter_model.safetensors'), 'pt') as weights:
+        shapes = [weights.get_slice(k).get_shape() for k in weights.keys() if 'lora_' not in k]
+    return shapes[0][0] if shapes else None
 
 def load_final(folder, device='cpu'):
     "(model, tokenizer) from a `save_final` folder, through the standard transformers / peft loaders."
@@ -522,14 +557,16 @@ def load_final(folder, device='cpu'):
         raise FileNotFoundError(f"{folder} holds neither config.json nor adapter_config.json: not a final/ model "
                                 "folder. Fix: point to models/<name>/final (or fold<k>/final) of a finished run.")
     tokenizer = AutoTokenizer.from_pretrained(folder)
-    if (folder/'adapter_config.json').exists():
-        from peft import PeftConfig, AutoPeftModelForCausalLM, AutoPeftModelForSeq2SeqLM
-        seq2seq = PeftConfig.from_pretrained(folder).task_type == 'SEQ_2_SEQ_LM'
-        model = (AutoPeftModelForSeq2SeqLM if seq2seq else AutoPeftModelForCausalLM).from_pretrained(folder)
-    else:
-        seq2seq = AutoConfig.from_pretrained(folder).is_encoder_decoder
-        model = (AutoModelForSeq2SeqLM if seq2seq else AutoModelForCausalLM).from_pretrained(folder)
-    return model.to(device).eval(), tokenizer
+    if not (folder/'adapter_config.json').exists():
+        auto = AutoModelForSeq2SeqLM if AutoConfig.from_pretrained(folder).is_encoder_decoder else AutoModelForCausalLM
+        return auto.from_pretrained(folder).to(device).eval(), tokenizer
+    from peft import PeftConfig, PeftModel
+    adapter = PeftConfig.from_pretrained(folder)
+    auto = AutoModelForSeq2SeqLM if adapter.task_type == 'SEQ_2_SEQ_LM' else AutoModelForCausalLM
+    base = auto.from_pretrained(adapter.base_model_name_or_path)
+    rows = _saved_embedding_rows(folder)
+    if rows is not None: base.resize_token_embeddings(rows)  # the saved matrix replaces these rows
+    return PeftModel.from_pretrained(base, folder).to(device).eval(), tokenizer
 
 # %% ../nbs/06_train.ipynb #659e91c4
 TRAIN_SCRIPT = '''
