@@ -21,8 +21,10 @@ logger = logging.getLogger(__name__)
 __all__ = ['logger', 'FAULT_STEP', 'TRAIN_SCRIPT', 'encode_example', 'epoch_batches', 'collate', 'compute_loss', 'TrainState',
            'latest_checkpoint', 'save_checkpoint', 'read_jsonl', 'wandb_record', 'MetricsLog', 'default_run_name',
            'default_run_tags', 'NonFiniteLossError', 'inject_fault', 'peak_memory_mb', 'TrainResult', 'finish_tracking',
-           'make_accelerator', 'optimizer_step', 'train_model', 'eval_loss_fn', 'final_generation_config', 'model_card',
-           'save_final', 'load_final']
+           'make_accelerator', 'optimizer_step', 'TrainingRun', 'step_plan', 'resume_state', 'prepare_training',
+           'log_start', 'progress_bar', 'process_batches', 'accumulate_gradients', 'log_step', 'train_step', 'evaluate',
+           'after_step', 'end_epoch', 'save_run', 'finish_training', 'train_model', 'eval_loss_fn',
+           'final_generation_config', 'model_card', 'save_final', 'load_final']
 
 # %% ../nbs/06_train.ipynb #a6023f69
 def encode_example(dialogue: str, summary: str, tokenizer, cfg: Config) -> dict:
@@ -303,138 +305,258 @@ def optimizer_step(accelerator, model, optimizer, scheduler, max_grad_norm: floa
     return grad_norm, stepped
 
 # %% ../nbs/06_train.ipynb #eacf3fdd
-def train_model(cfg: Config, model, tokenizer, train_df, out_dir, eval_fn: Optional[Callable] = None,
-                fold: Optional[int] = None, mixed_precision: str = 'no', accelerator=None,
-                log_metrics: bool = True, stop_after_steps: Optional[int] = None, metrics_dir=None,
-                run_name: Optional[str] = None, run_group: Optional[str] = None, run_tags=(),
-                keep_tracking_open: bool = False) -> TrainResult:
-    "Train `model` on `train_df` (`dialogue`, `summary`) per `cfg.train`; resume from `out_dir/checkpoints`; log to `metrics_dir` (default `out_dir`)."
-    t0 = time.time()
-    tc, family = cfg.train, cfg.model.family
-    out_dir = Path(out_dir); out_dir.mkdir(parents=True, exist_ok=True)
-    ckpt_root, best_dir = out_dir/'checkpoints', out_dir/'best'
-    acc = accelerator or make_accelerator(mixed_precision, cpu=not torch.cuda.is_available())
-    torch.manual_seed(cfg.seed); random.seed(cfg.seed); np.random.seed(cfg.seed)
-    examples = [encode_example(d, s, tokenizer, cfg) for d, s in zip(train_df['dialogue'], train_df['summary'])]
-    lengths = [len(e['input_ids']) for e in examples]
-    n_batches = math.ceil(len(examples) / tc.batch_size)
-    per_rank = n_batches // acc.num_processes
-    if per_rank < 1: raise ValueError(f"{len(examples)} training rows make {n_batches} batch(es) of {tc.batch_size}: too few for {acc.num_processes} processes.")
+@dataclass
+class TrainingRun:
+    "What the steps of one `train_model` call share."
+    cfg: Config
+    accelerator: object
+    model: object  # as prepared by accelerate (DDP-wrapped under several processes)
+    optimizer: object
+    scheduler: object
+    examples: list[dict]
+    per_rank: int  # micro-batches per process per epoch
+    steps_per_epoch: int
+    total_steps: int
+    warmup: int
+    state: TrainState
+    resumed: Optional[str]  # the checkpoint this call resumed from
+    eval_fn: Optional[Callable]
+    out_dir: Path
+    pad_id: int
+    started: float
+    log: Optional[MetricsLog] = None
+    bar: object = None
+    batches: list = field(default_factory=list)  # this epoch's micro-batches of this process
+    last_loss: Optional[float] = None
+    done: bool = False  # early stopping fired
+
+# %% ../nbs/06_train.ipynb #c78671c2
+def step_plan(n_rows: int, tc, num_processes: int = 1) -> tuple[int, int, int]:
+    "(micro-batches per process per epoch, optimizer steps per epoch, total optimizer steps) for `n_rows` rows."
+    n_batches = math.ceil(n_rows / tc.batch_size)
+    per_rank = n_batches // num_processes
+    if per_rank < 1:
+        raise ValueError(f"{n_rows} training rows make {n_batches} batch(es) of {tc.batch_size}: too few for "
+                         f"{num_processes} processes.")
     steps_per_epoch = math.ceil(per_rank / tc.gradient_accumulation_steps)
     total_steps = tc.max_steps if tc.max_steps > 0 else math.ceil(tc.epochs * steps_per_epoch)
-    if total_steps <= 0: raise ValueError(f"train.epochs={tc.epochs} and train.max_steps={tc.max_steps} give no optimizer steps: set one of them above 0.")
-    optimizer = _optimizer(model, cfg, acc.device)
-    scheduler, warmup = _schedule(optimizer, cfg, total_steps)
-    model, optimizer = acc.prepare(model, optimizer)
-    acc.register_for_checkpointing(scheduler)
-    state, resumed = TrainState(), None
+    if total_steps <= 0:
+        raise ValueError(f"train.epochs={tc.epochs} and train.max_steps={tc.max_steps} give no optimizer steps: "
+                         "set one of them above 0.")
+    return per_rank, steps_per_epoch, total_steps
+
+# %% ../nbs/06_train.ipynb #c320f228
+def resume_state(accelerator, ckpt_root) -> tuple[TrainState, Optional[str]]:
+    "Restore the newest checkpoint under `ckpt_root` into the prepared objects: (state, its path) or a fresh start."
     last = latest_checkpoint(ckpt_root)
-    if last is not None:
-        acc.load_state(str(last))
-        state = TrainState(**json.loads((last/'trainer_state.json').read_text()))
-        resumed = str(last)
-    log = MetricsLog(metrics_dir or out_dir, cfg, fold, enabled=log_metrics and acc.is_main_process,
-                     run_name=run_name or default_run_name(cfg, fold), run_group=run_group, run_tags=run_tags)
-    log.truncate_after(state.global_step)  # steps after the checkpoint (or all, without one) are redone
-    log.write({'kind': 'start', 'step': state.global_step, 'total_steps': total_steps, 'steps_per_epoch': steps_per_epoch,
-               'warmup_steps': warmup, 'train_rows': len(examples), 'resumed_from': resumed, 'mixed_precision': acc.mixed_precision,
-               'max_grad_norm': tc.max_grad_norm, 'requested_lr': tc.learning_rate, 'requested_epochs': tc.epochs},
-              f"start: {len(examples)} rows, {total_steps} steps ({steps_per_epoch}/epoch), precision {acc.mixed_precision}" + (f", resumed from {last.name}" if resumed else ''))
-    pad_id, multiple = tokenizer.pad_token_id, 8 if acc.device.type == 'cuda' else 1
+    if last is None: return TrainState(), None
+    accelerator.load_state(str(last))
+    return TrainState(**json.loads((last/'trainer_state.json').read_text())), str(last)
+
+def prepare_training(cfg: Config, model, tokenizer, train_df, accelerator, out_dir, eval_fn=None,
+                     started: Optional[float] = None) -> TrainingRun:
+    "Seed, encode the rows, plan the steps, build optimizer and schedule, resume from the newest checkpoint."
+    torch.manual_seed(cfg.seed); random.seed(cfg.seed); np.random.seed(cfg.seed)
+    examples = [encode_example(d, s, tokenizer, cfg) for d, s in zip(train_df['dialogue'], train_df['summary'])]
+    per_rank, steps_per_epoch, total_steps = step_plan(len(examples), cfg.train, accelerator.num_processes)
+    optimizer = _optimizer(model, cfg, accelerator.device)
+    scheduler, warmup = _schedule(optimizer, cfg, total_steps)
+    model, optimizer = accelerator.prepare(model, optimizer)
+    accelerator.register_for_checkpointing(scheduler)
+    state, resumed = resume_state(accelerator, Path(out_dir)/'checkpoints')
+    return TrainingRun(cfg, accelerator, model, optimizer, scheduler, examples, per_rank, steps_per_epoch,
+                       total_steps, warmup, state, resumed, eval_fn, Path(out_dir), tokenizer.pad_token_id,
+                       started or time.time())
+
+def log_start(run: TrainingRun):
+    "Drop the records a resume redoes, then log the plan."
+    tc, acc, state = run.cfg.train, run.accelerator, run.state
+    run.log.truncate_after(state.global_step)  # steps after the checkpoint (or all, without one) are redone
+    run.log.write({'kind': 'start', 'step': state.global_step, 'total_steps': run.total_steps,
+                   'steps_per_epoch': run.steps_per_epoch, 'warmup_steps': run.warmup,
+                   'train_rows': len(run.examples), 'resumed_from': run.resumed,
+                   'mixed_precision': acc.mixed_precision, 'max_grad_norm': tc.max_grad_norm,
+                   'requested_lr': tc.learning_rate, 'requested_epochs': tc.epochs},
+                  f"start: {len(run.examples)} rows, {run.total_steps} steps ({run.steps_per_epoch}/epoch), "
+                  f"precision {acc.mixed_precision}"
+                  + (f", resumed from {Path(run.resumed).name}" if run.resumed else ''))
+
+def progress_bar(run: TrainingRun, fold: Optional[int] = None):
+    "A tqdm bar over optimizer steps, on the main process only (off with DIALSUM_NO_PROGRESS=1)."
     from tqdm import tqdm
-    bar = tqdm(total=total_steps, initial=state.global_step, desc=cfg.model.name + (f' fold {fold}' if fold is not None else ''),
-               disable=not acc.is_main_process or bool(os.environ.get('DIALSUM_NO_PROGRESS')), mininterval=5, leave=False)
-    last_loss, done = None, False
+    off = not run.accelerator.is_main_process or bool(os.environ.get('DIALSUM_NO_PROGRESS'))
+    return tqdm(total=run.total_steps, initial=run.state.global_step, mininterval=5, leave=False, disable=off,
+                desc=run.cfg.model.name + (f' fold {fold}' if fold is not None else ''))
 
-    def evaluate(tag):
-        nonlocal done
-        if eval_fn is None or tc.eval_strategy == 'no': return
-        state.last_eval_step = state.global_step
-        model.eval()
-        with torch.no_grad(): metrics = eval_fn(acc.unwrap_model(model)) if acc.is_main_process else {}
-        model.train()
-        metrics = acc.gather_for_metrics([metrics])[0] if acc.num_processes > 1 else metrics
-        key = tc.metric_for_best_model
-        value = metrics.get(key)
-        better = value is not None and (state.best_metric is None or (value > state.best_metric if key == 'rouge_score' else value < state.best_metric))
-        if better:
-            state.best_metric, state.best_step, state.bad_evals = value, state.global_step, 0
-            if acc.is_main_process: _save_best(acc.unwrap_model(model), best_dir)
-        elif value is not None: state.bad_evals += 1
-        log.write({'kind': 'eval', 'step': state.global_step, 'epoch': state.epoch + state.batch_in_epoch / max(per_rank, 1), **metrics},
-                  f"eval @ step {state.global_step} ({tag}): " + ', '.join(f"{k} {v:.4f}" for k, v in metrics.items() if isinstance(v, float)))
-        if tc.early_stopping_patience and state.bad_evals >= tc.early_stopping_patience:
-            state.stopped_early, done = True, True
-            log.write({'kind': 'early_stop', 'step': state.global_step, 'best_step': state.best_step}, f"early stop: no improvement in {state.bad_evals} evaluations")
+# %% ../nbs/06_train.ipynb #58ce3c0e
+def process_batches(run: TrainingRun) -> list[list[int]]:
+    "This epoch's micro-batches for this process: every n-th of the length-grouped order."
+    acc, tc = run.accelerator, run.cfg.train
+    lengths = [len(e['input_ids']) for e in run.examples]
+    batches = epoch_batches(lengths, tc.batch_size, run.cfg.seed, run.state.epoch, tc.group_by_length)
+    return batches[:run.per_rank * acc.num_processes][acc.process_index::acc.num_processes]
 
-    def save():
-        save_checkpoint(acc, state, ckpt_root, keep=tc.save_total_limit)
+def accumulate_gradients(run: TrainingRun, group: list[list[int]]) -> tuple[float, int, int]:
+    "Forward and backward over the micro-batches of one optimizer step: (mean loss, real tokens, rows)."
+    acc, family, tc = run.accelerator, run.cfg.model.family, run.cfg.train
+    multiple = 8 if acc.device.type == 'cuda' else 1  # tensor cores want multiples of 8
+    losses, tokens, rows = [], 0, 0
+    for i, rows_of_batch in enumerate(group):
+        batch = collate([run.examples[j] for j in rows_of_batch], run.pad_id, family, multiple)
+        batch = {k: v.to(acc.device) for k, v in batch.items()}
+        last = i == len(group) - 1
+        sync = acc.no_sync(run.model) if not last and acc.num_processes > 1 else contextlib.nullcontext()
+        with sync, acc.autocast():
+            loss, n_tokens = compute_loss(run.model, batch, family, tc.label_smoothing)
+            loss = inject_fault(tc.fault_injection, run.state.global_step + 1, loss)
+            acc.backward(loss / len(group))
+        losses.append(loss.detach().float()); tokens += n_tokens; rows += len(rows_of_batch)
+    step_loss = torch.stack(losses).mean()
+    if acc.num_processes > 1: step_loss = acc.reduce(step_loss, 'mean')
+    return step_loss.item(), tokens, rows
 
-    model.train()
-    while not done and state.global_step < total_steps:
-        batches = epoch_batches(lengths, tc.batch_size, cfg.seed, state.epoch, tc.group_by_length)[:per_rank * acc.num_processes]
-        batches = batches[acc.process_index::acc.num_processes]
-        while state.batch_in_epoch < len(batches) and state.global_step < total_steps:
-            group = batches[state.batch_in_epoch: state.batch_in_epoch + tc.gradient_accumulation_steps]
-            t_step, losses, tokens, rows = time.time(), [], 0, 0
-            for i, b in enumerate(group):
-                batch = {k: v.to(acc.device) for k, v in collate([examples[j] for j in b], pad_id, family, multiple).items()}
-                sync = acc.no_sync(model) if i < len(group) - 1 and acc.num_processes > 1 else contextlib.nullcontext()
-                with sync, acc.autocast():
-                    loss, ntok = compute_loss(model, batch, family, tc.label_smoothing)
-                    loss = inject_fault(tc.fault_injection, state.global_step + 1, loss)
-                    acc.backward(loss / len(group))
-                losses.append(loss.detach().float()); tokens += ntok; rows += len(b)
-            step_loss = torch.stack(losses).mean()
-            if acc.num_processes > 1: step_loss = acc.reduce(step_loss, 'mean')
-            step_loss = step_loss.item()
-            finite = math.isfinite(step_loss)
-            grad_norm, stepped = optimizer_step(acc, model, optimizer, scheduler, tc.max_grad_norm, finite)
-            # a non-finite loss counts towards nan_patience; an fp16 overflow with a finite loss is the scaler's job
-            state.nonfinite_run = state.nonfinite_run + 1 if not finite or (not stepped and acc.scaler is None) else 0
-            state.global_step += 1
-            state.batch_in_epoch += len(group)
-            dt = time.time() - t_step
-            last_loss = step_loss if finite else last_loss
-            norm_ok = math.isfinite(grad_norm)
-            log.write({'kind': 'train', 'step': state.global_step,
-                       'epoch': round(state.epoch + state.batch_in_epoch / len(batches), 4),
-                       'loss': step_loss if finite else None, 'loss_finite': finite,
-                       'grad_norm': grad_norm if norm_ok else None,
-                       'clipped': bool(stepped and norm_ok and grad_norm > tc.max_grad_norm > 0),
-                       'max_grad_norm': tc.max_grad_norm, 'skipped': not stepped,
-                       'loss_scale': acc.scaler.get_scale() if acc.scaler is not None else None,
-                       'lr': scheduler.get_last_lr()[0],
-                       'samples_per_s': rows * acc.num_processes / dt, 'tokens_per_s': tokens * acc.num_processes / dt,
-                       'peak_memory_mb': round(peak_memory_mb(acc.device), 1)},
-                      f"step {state.global_step}/{total_steps} loss {step_loss:.4f} grad_norm {grad_norm:.3f} "
-                      f"lr {scheduler.get_last_lr()[0]:.2e}" + (' (skipped)' if not stepped else '')
-                      if state.global_step % tc.logging_steps == 0 else '')
-            bar.update(1)
-            if finite: bar.set_postfix(loss=f'{step_loss:.3f}', refresh=False)
-            if state.nonfinite_run >= tc.nan_patience:
-                bar.close()
-                raise NonFiniteLossError(f"Loss was NaN/inf for {state.nonfinite_run} consecutive steps (up to step {state.global_step}). "
-                                         "Lower train.learning_rate, check the precision plan (fp16 overflow), or inspect the data.")
-            if tc.eval_strategy == 'steps' and tc.eval_steps and state.global_step % tc.eval_steps == 0: evaluate('steps')
-            if tc.save_strategy == 'steps' and tc.save_steps and state.global_step % tc.save_steps == 0: save()
-            if stop_after_steps and state.global_step >= stop_after_steps: bar.close(); return None  # testing: simulate an interrupted run
-            if done: break
-        if state.batch_in_epoch >= len(batches):
-            state.epoch, state.batch_in_epoch = state.epoch + 1, 0
-            if tc.eval_strategy == 'epoch': evaluate('epoch')
-            if tc.save_strategy == 'epoch' and not done: save()
-    bar.close()
-    if eval_fn is not None and tc.eval_strategy != 'no' and not done and state.last_eval_step != state.global_step: evaluate('final')
+# %% ../nbs/06_train.ipynb #3491d056
+def log_step(run: TrainingRun, loss: float, grad_norm: float, stepped: bool, tokens: int, rows: int, seconds: float):
+    "One `train` record (the CONTRIBUTING.md keys) and, every `logging_steps`, a line in `train.log`."
+    tc, state, acc = run.cfg.train, run.state, run.accelerator
+    finite, norm_ok, lr = math.isfinite(loss), math.isfinite(grad_norm), run.scheduler.get_last_lr()[0]
+    text = (f"step {state.global_step}/{run.total_steps} loss {loss:.4f} grad_norm {grad_norm:.3f} lr {lr:.2e}"
+            + (' (skipped)' if not stepped else '')) if state.global_step % tc.logging_steps == 0 else ''
+    run.log.write({'kind': 'train', 'step': state.global_step,
+                   'epoch': round(state.epoch + state.batch_in_epoch / len(run.batches), 4),
+                   'loss': loss if finite else None, 'loss_finite': finite,
+                   'grad_norm': grad_norm if norm_ok else None,
+                   'clipped': bool(stepped and norm_ok and grad_norm > tc.max_grad_norm > 0),
+                   'max_grad_norm': tc.max_grad_norm, 'skipped': not stepped,
+                   'loss_scale': acc.scaler.get_scale() if acc.scaler is not None else None, 'lr': lr,
+                   'samples_per_s': rows * acc.num_processes / seconds,
+                   'tokens_per_s': tokens * acc.num_processes / seconds,
+                   'peak_memory_mb': round(peak_memory_mb(acc.device), 1)}, text)
+
+def train_step(run: TrainingRun):
+    "One optimizer step over the next `gradient_accumulation_steps` micro-batches, logged; stops a NaN run."
+    tc, state = run.cfg.train, run.state
+    group = run.batches[state.batch_in_epoch: state.batch_in_epoch + tc.gradient_accumulation_steps]
+    started = time.time()
+    loss, tokens, rows = accumulate_gradients(run, group)
+    finite = math.isfinite(loss)
+    grad_norm, stepped = optimizer_step(run.accelerator, run.model, run.optimizer, run.scheduler, tc.max_grad_norm,
+                                        finite)
+    # a non-finite loss counts towards nan_patience; an fp16 overflow with a finite loss is the scaler's job
+    overflow_without_scaler = not stepped and run.accelerator.scaler is None
+    state.nonfinite_run = state.nonfinite_run + 1 if not finite or overflow_without_scaler else 0
+    state.global_step += 1
+    state.batch_in_epoch += len(group)
+    run.last_loss = loss if finite else run.last_loss
+    log_step(run, loss, grad_norm, stepped, tokens, rows, time.time() - started)
+    run.bar.update(1)
+    if finite: run.bar.set_postfix(loss=f'{loss:.3f}', refresh=False)
+    if state.nonfinite_run >= tc.nan_patience:
+        run.bar.close()
+        raise NonFiniteLossError(f"Loss was NaN/inf for {state.nonfinite_run} consecutive steps (up to step "
+                                 f"{state.global_step}). Lower train.learning_rate, check the precision plan (fp16 "
+                                 "overflow), or inspect the data.")
+
+# %% ../nbs/06_train.ipynb #7e774016
+def evaluate(run: TrainingRun, tag: str):
+    "Evaluate, keep the best weights, log, and set `run.done` when early stopping fires."
+    tc, state, acc = run.cfg.train, run.state, run.accelerator
+    if run.eval_fn is None or tc.eval_strategy == 'no': return
+    state.last_eval_step = state.global_step
+    run.model.eval()
+    with torch.no_grad(): metrics = run.eval_fn(acc.unwrap_model(run.model)) if acc.is_main_process else {}
+    run.model.train()
+    metrics = acc.gather_for_metrics([metrics])[0] if acc.num_processes > 1 else metrics
+    key = tc.metric_for_best_model
+    value = metrics.get(key)
+    better = value is not None and (state.best_metric is None or
+                                    (value > state.best_metric if key == 'rouge_score' else value < state.best_metric))
+    if better:
+        state.best_metric, state.best_step, state.bad_evals = value, state.global_step, 0
+        if acc.is_main_process: _save_best(acc.unwrap_model(run.model), run.out_dir/'best')
+    elif value is not None: state.bad_evals += 1
+    run.log.write({'kind': 'eval', 'step': state.global_step,
+                   'epoch': state.epoch + state.batch_in_epoch / max(run.per_rank, 1), **metrics},
+                  f"eval @ step {state.global_step} ({tag}): "
+                  + ', '.join(f"{k} {v:.4f}" for k, v in metrics.items() if isinstance(v, float)))
+    if tc.early_stopping_patience and state.bad_evals >= tc.early_stopping_patience:
+        state.stopped_early, run.done = True, True
+        run.log.write({'kind': 'early_stop', 'step': state.global_step, 'best_step': state.best_step},
+                      f"early stop: no improvement in {state.bad_evals} evaluations")
+
+# %% ../nbs/06_train.ipynb #7474a221
+def after_step(run: TrainingRun, stop_after_steps: Optional[int] = None) -> bool:
+    "Evaluate and save on step strategies; True when the call should stop here (`stop_after_steps`)."
+    tc, step = run.cfg.train, run.state.global_step
+    if tc.eval_strategy == 'steps' and tc.eval_steps and step % tc.eval_steps == 0: evaluate(run, 'steps')
+    if tc.save_strategy == 'steps' and tc.save_steps and step % tc.save_steps == 0: save_run(run)
+    if stop_after_steps and step >= stop_after_steps: run.bar.close(); return True
+    return False
+
+def end_epoch(run: TrainingRun):
+    "Advance to the next epoch; evaluate and save on epoch strategies."
+    tc, state = run.cfg.train, run.state
+    state.epoch, state.batch_in_epoch = state.epoch + 1, 0
+    if tc.eval_strategy == 'epoch': evaluate(run, 'epoch')
+    if tc.save_strategy == 'epoch' and not run.done: save_run(run)
+
+def save_run(run: TrainingRun):
+    save_checkpoint(run.accelerator, run.state, run.out_dir/'checkpoints', keep=run.cfg.train.save_total_limit)
+
+# %% ../nbs/06_train.ipynb #873b2456
+def finish_training(run: TrainingRun, keep_tracking_open: bool = False) -> TrainResult:
+    "Final evaluation, best weights back in the model, the `end` record; the result of the call."
+    tc, state, acc = run.cfg.train, run.state, run.accelerator
+    run.bar.close()
+    if run.eval_fn is not None and tc.eval_strategy != 'no' and not run.done and state.last_eval_step != state.global_step:
+        evaluate(run, 'final')
+    best_dir = run.out_dir/'best'
     if (best_dir/'trainable.pt').exists() and state.best_step is not None and state.best_step != state.global_step:
-        _load_best(acc.unwrap_model(model), best_dir)
-        log.write({'kind': 'best_loaded', 'step': state.global_step, 'best_step': state.best_step}, f"loaded best weights from step {state.best_step}")
-    epochs_run = state.epoch + state.batch_in_epoch / max(per_rank, 1)
-    log.write({'kind': 'end', 'step': state.global_step, 'epochs_run': epochs_run, 'best_metric': state.best_metric, 'best_step': state.best_step,
-               'seconds': time.time() - t0}, f"end: {state.global_step} steps, {epochs_run:.2f} epochs, best {state.best_metric} at step {state.best_step}")
-    if not keep_tracking_open: log.close()  # else the caller adds dev scores: finish_tracking(result, scores)
-    return TrainResult(state.global_step, epochs_run, state.best_metric, state.best_step, resumed, state.stopped_early,
-                       time.time() - t0, last_loss, tracking=log if keep_tracking_open else None)
+        _load_best(acc.unwrap_model(run.model), best_dir)
+        run.log.write({'kind': 'best_loaded', 'step': state.global_step, 'best_step': state.best_step},
+                      f"loaded best weights from step {state.best_step}")
+    epochs_run = state.epoch + state.batch_in_epoch / max(run.per_rank, 1)
+    run.log.write({'kind': 'end', 'step': state.global_step, 'epochs_run': epochs_run, 'best_metric': state.best_metric,
+                   'best_step': state.best_step, 'seconds': time.time() - run.started},
+                  f"end: {state.global_step} steps, {epochs_run:.2f} epochs, best {state.best_metric} at step "
+                  f"{state.best_step}")
+    if not keep_tracking_open: run.log.close()  # else the caller adds dev scores: finish_tracking(result, scores)
+    return TrainResult(state.global_step, epochs_run, state.best_metric, state.best_step, run.resumed,
+                       state.stopped_early, time.time() - run.started, run.last_loss,
+                       tracking=run.log if keep_tracking_open else None)
+
+# %% ../nbs/06_train.ipynb #73623990
+def train_model(cfg: Config, model, tokenizer, train_df, out_dir,
+                eval_fn: Optional[Callable] = None,  # model -> {'rouge_score' or 'eval_loss': ...}
+                fold: Optional[int] = None,  # k-fold index, recorded in every log record
+                mixed_precision: str = 'no',  # 'no' | 'fp16' | 'bf16' (from the precision plan)
+                accelerator=None,  # a ready Accelerator (tests, custom launches); default: make_accelerator()
+                log_metrics: bool = True,  # write metrics.jsonl / train.log (and wandb)
+                stop_after_steps: Optional[int] = None,  # stop there as an interrupted run would (tests)
+                metrics_dir=None,  # where metrics.jsonl goes (default out_dir)
+                run_name: Optional[str] = None,  # wandb run name (default <experiment>/<model>[/fold-k])
+                run_group: Optional[str] = None,  # wandb group (default the experiment name)
+                run_tags=(),  # wandb tags (default scale, family, method)
+                keep_tracking_open: bool = False,  # leave the wandb run open for finish_tracking(result, scores)
+               ) -> Optional[TrainResult]:
+    "Train `model` on `train_df` (`dialogue`, `summary`) per `cfg.train`, resuming from `out_dir/checkpoints`."
+    started = time.time()
+    out_dir = Path(out_dir); out_dir.mkdir(parents=True, exist_ok=True)
+    acc = accelerator or make_accelerator(mixed_precision, cpu=not torch.cuda.is_available())
+    run = prepare_training(cfg, model, tokenizer, train_df, acc, out_dir, eval_fn, started)
+    run.log = MetricsLog(metrics_dir or out_dir, cfg, fold, enabled=log_metrics and acc.is_main_process,
+                         run_name=run_name or default_run_name(cfg, fold), run_group=run_group, run_tags=run_tags)
+    log_start(run)
+    run.bar = progress_bar(run, fold)
+    run.model.train()
+    while not run.done and run.state.global_step < run.total_steps:
+        run.batches = process_batches(run)
+        while run.state.batch_in_epoch < len(run.batches) and run.state.global_step < run.total_steps:
+            train_step(run)
+            if after_step(run, stop_after_steps): return None
+            if run.done: break
+        if run.state.batch_in_epoch >= len(run.batches): end_epoch(run)
+    return finish_training(run, keep_tracking_open)
 
 # %% ../nbs/06_train.ipynb #435cf92a
 def eval_loss_fn(cfg: Config, tokenizer, eval_df, batch_size: Optional[int] = None) -> Callable:
