@@ -24,7 +24,7 @@ __all__ = ['logger', 'FAULT_STEP', 'TRAIN_SCRIPT', 'encode_example', 'epoch_batc
            'make_accelerator', 'optimizer_step', 'TrainingRun', 'step_plan', 'resume_state', 'prepare_training',
            'log_start', 'progress_bar', 'process_batches', 'accumulate_gradients', 'log_step', 'train_step', 'evaluate',
            'after_step', 'end_epoch', 'save_run', 'finish_training', 'train_model', 'eval_loss_fn',
-           'final_generation_config', 'model_card', 'save_final', 'load_final']
+           'final_generation_config', 'model_card', 'save_final', 'load_final', 'push_final']
 
 # %% ../nbs/06_train.ipynb #a6023f69
 def encode_example(dialogue: str, summary: str, tokenizer, cfg: Config) -> dict:
@@ -689,6 +689,30 @@ def load_final(folder, device='cpu'):
     rows = _saved_embedding_rows(folder)
     if rows is not None: base.resize_token_embeddings(rows)  # the saved matrix replaces these rows
     return PeftModel.from_pretrained(base, folder).to(device).eval(), tokenizer
+
+# %% ../nbs/06_train.ipynb #28ca8aca
+def push_final(folder, cfg: Config, endpoint: Optional[str] = None) -> str:
+    "Upload a `save_final` folder to the Hub repo `export.hub_model_id`; returns the commit URL."
+    from huggingface_hub import HfApi, constants
+    export = cfg.export
+    if not export.hub_model_id:
+        raise ValueError("export.hub_model_id is not set: name the Hub repo to push to (user/name), or do not push.")
+    token = os.environ.get(export.hub_token_env)
+    if not token:
+        raise ValueError(f"export.hub_model_id={export.hub_model_id!r} needs a Hub write token in the environment "
+                         f"variable {export.hub_token_env} (export.hub_token_env). Set it, or unset "
+                         "export.hub_model_id.")
+    if constants.is_offline_mode():
+        raise RuntimeError(f"cannot push {folder} to {export.hub_model_id!r}: HF_HUB_OFFLINE=1 is set. "
+                           "Unset it to push.")
+    if cfg.scale == 'tiny':
+        logger.warning("pushing a TINY-SCALE random-init stand-in of %s to %s (its model card says so)",
+                       cfg.model.hub_id, export.hub_model_id)
+    api = HfApi(endpoint=endpoint, token=token)
+    api.create_repo(export.hub_model_id, private=export.hub_private, exist_ok=True)
+    commit = api.upload_folder(folder_path=str(folder), repo_id=export.hub_model_id,
+                               commit_message=f"dialsum_nb: {cfg.model.name} ({cfg.scale} scale)")
+    return str(commit)
 
 # %% ../nbs/06_train.ipynb #659e91c4
 TRAIN_SCRIPT = '''
