@@ -13,18 +13,20 @@ import torch
 import torch.nn.functional as F
 from .config import Config, load_config
 from .models import build_prompt, encode_prompt
-from .data import _write_atomic
+from .data import write_text_atomic
+from accelerate.utils import broadcast_object_list
 
 logger = logging.getLogger(__name__)
 
 # %% auto #0
-__all__ = ['logger', 'FAULT_STEP', 'TRAIN_SCRIPT', 'encode_example', 'epoch_batches', 'collate', 'compute_loss', 'TrainState',
-           'latest_checkpoint', 'save_checkpoint', 'read_jsonl', 'wandb_record', 'MetricsLog', 'default_run_name',
-           'default_run_tags', 'NonFiniteLossError', 'inject_fault', 'peak_memory_mb', 'TrainResult', 'finish_tracking',
-           'make_accelerator', 'optimizer_step', 'TrainingRun', 'step_plan', 'resume_state', 'prepare_training',
-           'log_start', 'progress_bar', 'process_batches', 'accumulate_gradients', 'log_step', 'train_step', 'evaluate',
-           'after_step', 'end_epoch', 'save_run', 'finish_training', 'train_model', 'eval_loss_fn',
-           'final_generation_config', 'model_card', 'save_final', 'load_final', 'push_final']
+__all__ = ['logger', 'FAULT_STEP', 'TIE_EPS', 'TRAIN_SCRIPT', 'encode_example', 'epoch_batches', 'collate', 'compute_loss',
+           'TrainState', 'latest_checkpoint', 'save_checkpoint', 'read_jsonl', 'wandb_record', 'MetricsLog',
+           'default_run_name', 'default_run_tags', 'NonFiniteLossError', 'inject_fault', 'peak_memory_mb',
+           'TrainResult', 'finish_tracking', 'make_accelerator', 'optimizer_step', 'TrainingRun', 'step_plan',
+           'resume_state', 'prepare_training', 'log_start', 'progress_bar', 'process_batches', 'accumulate_gradients',
+           'log_step', 'train_step', 'evaluate', 'after_step', 'end_epoch', 'save_run', 'finish_training',
+           'train_model', 'eval_loss_fn', 'final_generation_config', 'model_card', 'save_final', 'load_final',
+           'push_final']
 
 # %% ../nbs/06_train.ipynb #a6023f69
 def encode_example(dialogue: str, summary: str, tokenizer, cfg: Config) -> dict:
@@ -132,7 +134,7 @@ def read_jsonl(path, repair: bool = False) -> list[dict]:
         records.append(record)
     clean = ''.join(json.dumps(r, ensure_ascii=False) + '\n' for r in records)
     if repair and text != clean and (len(records) < len(lines) or not text.endswith('\n')):
-        _write_atomic(path, lambda f: f.write(clean))  # also ends a complete last line that lost its newline
+        write_text_atomic(path, clean)  # also ends a complete last line that lost its newline
     return records
 
 # %% ../nbs/06_train.ipynb #10de759a
@@ -177,7 +179,7 @@ class MetricsLog:
         if not (self.enabled and self.path.exists()): return
         keep = [r for r in read_jsonl(self.path, repair=True)
                 if not (r.get('fold') == self.fold and r.get('step', 0) > step)]
-        _write_atomic(self.path, lambda f: f.write(''.join(json.dumps(r, ensure_ascii=False) + '\n' for r in keep)))
+        write_text_atomic(self.path, ''.join(json.dumps(r, ensure_ascii=False) + '\n' for r in keep))
 
     def write(self, record: dict, text: str = ''):
         if not self.enabled: return
@@ -460,6 +462,8 @@ def train_step(run: TrainingRun):
                                  "overflow), or inspect the data.")
 
 # %% ../nbs/06_train.ipynb #7e774016
+TIE_EPS = 1e-9  # metric differences smaller than this are ties
+
 def evaluate(run: TrainingRun, tag: str):
     "Evaluate, keep the best weights, log, and set `run.done` when early stopping fires."
     tc, state, acc = run.cfg.train, run.state, run.accelerator
@@ -468,11 +472,14 @@ def evaluate(run: TrainingRun, tag: str):
     run.model.eval()
     with torch.no_grad(): metrics = run.eval_fn(acc.unwrap_model(run.model)) if acc.is_main_process else {}
     run.model.train()
-    metrics = acc.gather_for_metrics([metrics])[0] if acc.num_processes > 1 else metrics
+    if acc.num_processes > 1:  # every process needs the main process's metrics (best step, early stopping)
+        box = [metrics]; broadcast_object_list(box, from_process=0); metrics = box[0]
     key = tc.metric_for_best_model
     value = metrics.get(key)
+    # a "gain" inside float noise is no gain: the earlier checkpoint stays best
     better = value is not None and (state.best_metric is None or
-                                    (value > state.best_metric if key == 'rouge_score' else value < state.best_metric))
+                                    (value > state.best_metric + TIE_EPS if key == 'rouge_score'
+                                     else value < state.best_metric - TIE_EPS))
     if better:
         state.best_metric, state.best_step, state.bad_evals = value, state.global_step, 0
         if acc.is_main_process: _save_best(acc.unwrap_model(run.model), run.out_dir/'best')
