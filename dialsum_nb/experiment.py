@@ -67,11 +67,11 @@ def record_failure(exp_dir, model: str, exc: BaseException | None = None, text: 
                      seconds=round(time.time() - started, 1) if started else None)
 
 # %% ../nbs/11_experiment.ipynb #e14scoremc
-def score_predictions(pred: pd.DataFrame, ref: pd.DataFrame) -> dict:
+def score_predictions(pred: pd.DataFrame, ref: pd.DataFrame, punctuation: str = 'keep') -> dict:
     "Korean ROUGE of predictions `pred` against the references `ref` (joined on fname)."
     from dialsum_nb.metrics import korean_rouge
     m = pred.merge(ref[['fname', 'summary']], on='fname', suffixes=('', '_ref'))
-    r = korean_rouge(list(m['summary']), list(m['summary_ref']))
+    r = korean_rouge(list(m['summary']), list(m['summary_ref']), punctuation=punctuation)
     return {k: float(r[k]) for k in ('rouge1', 'rouge2', 'rougeL', 'score')} | {'n': int(len(m))}
 
 def model_config(model: str, experiment: Optional[str] = None, overrides: Optional[dict] = None, source: str = 'papermill', hardware=None):

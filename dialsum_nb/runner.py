@@ -12,15 +12,16 @@ import numpy as np, pandas as pd, torch
 from .config import load_config, Config, GenerationConfig
 from .data import write_json_atomic
 from .experiment import ExperimentStatus, record_failure, score_predictions, model_config, read_json
+from .train import hub_token, push_final, finish_tracking
 
 # %% auto #0
 __all__ = ['MIN_SELECTION_ROWS', 'SPLITS', 'SWEEP_KEYS', 'selection_split', 'TrainingPart', 'training_parts', 'selected_on',
            'selection_rows', 'score_split', 'SplitPredictions', 'predict_split', 'model_card', 'save_final_model',
-           'load_final_model', 'hub_token', 'push_final', 'rouge_eval_fn', 'wandb_names', 'RunContext', 'train_part',
-           'decode_part', 'mbr_over_folds', 'combine_parts', 'write_outputs', 'write_part_outputs', 'save_part_rows',
-           'tta_scores', 'make_text_generator', 'save_fold_model', 'move_previous_attempt', 'start_run',
-           'model_weights', 'train_and_decode', 'save_part_final', 'finish_run', 'sweep_settings', 'best_setting',
-           'load_parts', 'sweep_row', 'run_sweep', 'plot_sweep', 'predict_run', 'run_model', 'run_model_guarded']
+           'load_final_model', 'rouge_eval_fn', 'wandb_names', 'RunContext', 'train_part', 'decode_part',
+           'mbr_over_folds', 'combine_parts', 'write_outputs', 'write_part_outputs', 'save_part_rows', 'tta_scores',
+           'make_text_generator', 'save_fold_model', 'move_previous_attempt', 'start_run', 'model_weights',
+           'train_and_decode', 'save_part_final', 'finish_run', 'sweep_settings', 'best_setting', 'load_parts',
+           'sweep_row', 'run_sweep', 'plot_sweep', 'predict_run', 'run_model', 'run_model_guarded']
 
 # %% ../nbs/11a_runner.ipynb #348c4e95
 MIN_SELECTION_ROWS = 4  # below this the checkpoint choice is a coin toss: a tiny slice is refused, not used
@@ -85,37 +86,24 @@ def selection_rows(part: TrainingPart, train_df, dev_df) -> pd.DataFrame:
     return dev_df if part.fold is None else part.frame(train_df, 'oof')
 
 # %% ../nbs/11a_runner.ipynb #9adba013
-def _accepts(fn, name: str) -> bool:
-    "Whether `fn` takes keyword `name` (helpers land in other modules at different times)."
-    return name in inspect.signature(fn).parameters
-
 def score_split(pred: pd.DataFrame, ref: pd.DataFrame, cfg: Config) -> dict:
     "Korean ROUGE of `pred` against `ref` (by fname) under `cfg.metric.punctuation`."
-    if _accepts(score_predictions, 'punctuation'):
-        return score_predictions(pred, ref, punctuation=cfg.metric.punctuation)
-    if cfg.metric.punctuation != 'keep':
-        raise NotImplementedError("metric.punctuation: 'drop' needs experiment.score_predictions(..., punctuation=); "
-                                  "this version has none. Fix: set metric.punctuation: keep or update dialsum_nb.")
-    return score_predictions(pred, ref)
+    return score_predictions(pred, ref, punctuation=cfg.metric.punctuation)
 
 # %% ../nbs/11a_runner.ipynb #ef4a76d2
 def _generate(model, tokenizer, cfg: Config, dialogues: list, gen: GenerationConfig, backend=None):
     "Texts (a list per dialogue when several are returned), mean log-probs and the generator's stats."
     from dialsum_nb.generate import generate_summaries
-    if backend is not None and backend.name not in ('eager', 'compiled'):
-        texts = backend.generate(dialogues, gen)
-        return texts, [float('nan')] * len(texts), _count_empty(texts, gen, counted='output')
-    if backend is not None: return (*backend.generate(dialogues, gen, return_logprobs=True), None)
-    stats = {} if _accepts(generate_summaries, 'stats') else None
-    kw = {'stats': stats} if stats is not None else {}
+    stats = {}
+    if backend is not None and backend.name not in ('eager', 'compiled'):  # no log-probs from these engines
+        texts = backend.generate(dialogues, gen, stats=stats)
+        return texts, [float('nan')] * len(texts), stats
+    if backend is not None:
+        texts, logps = backend.generate(dialogues, gen, return_logprobs=True, stats=stats)
+        return texts, logps, stats
     texts, logps = generate_summaries(model, tokenizer, dialogues, gen, cfg.model, return_logprobs=True,
-                                      max_source_length=cfg.train.max_source_length, **kw)
+                                      max_source_length=cfg.train.max_source_length, stats=stats)
     return texts, logps, stats
-
-def _count_empty(texts, gen: GenerationConfig, counted: str) -> dict:
-    "Empty texts counted in what came back (where the generator does not count them itself)."
-    flat = [t for x in texts for t in (x if isinstance(x, (list, tuple)) else [x])]
-    return {'empty': sum(not t for t in flat), 'replaced': None, 'policy': gen.empty_summary, 'counted': counted}
 
 # %% ../nbs/11a_runner.ipynb #5e8ac892
 @dataclass
@@ -136,7 +124,6 @@ def predict_split(model,  # a trained seq2seq or causal LM (or a peft model over
     from dialsum_nb.augment import mbr_index
     gen = gen or cfg.generation
     texts, logps, stats = _generate(model, tokenizer, cfg, list(df['dialogue']), gen, backend)
-    stats = stats if stats is not None else _count_empty(texts, gen, counted='output')
     fnames, candidates = list(df['fname']), None
     if texts and isinstance(texts[0], (list, tuple)):
         picks = [mbr_index(list(c)) for c in texts]
@@ -154,64 +141,20 @@ def model_card(cfg: Config, model: str, scores: Optional[dict] = None, fold: Opt
             'settings': {'train': cfg.train.model_dump(), 'generation': cfg.generation.model_dump(exclude={'sweep'})},
             'scores': scores or {}}
 
-def _save_final_locally(model, tokenizer, folder, cfg: Config, card: dict) -> Path:
-    "Weights (or LoRA adapter), tokenizer, generation config and a README card: what `from_pretrained` needs."
-    from transformers import GenerationConfig as HFGenerationConfig
-    from dialsum_nb.generate import generation_kwargs
-    folder = Path(folder); folder.mkdir(parents=True, exist_ok=True)
-    model.save_pretrained(folder); tokenizer.save_pretrained(folder)
-    settings = copy.deepcopy(getattr(model, 'generation_config', None)) or HFGenerationConfig()
-    settings.update(**generation_kwargs(cfg.generation))  # the decoding used for the saved predictions
-    settings.save_pretrained(folder)
-    card = {**card, 'written_by': 'runner._save_final_locally'}
-    (folder/'README.md').write_text(f"---\nbase_model: {card['base_model']}\n---\n# {card['model']}\n\n```json\n"
-                                    f"{json.dumps(card, indent=1, default=str, ensure_ascii=False)}\n```\n")
-    return folder
-
 def save_final_model(model, tokenizer, folder, cfg: Config, card: dict) -> Path:
-    "`train.save_final` when the trainer has it, else the minimal local writer."
-    from dialsum_nb import train
-    if hasattr(train, 'save_final'): return Path(train.save_final(model, tokenizer, folder, cfg, card))
-    return _save_final_locally(model, tokenizer, folder, cfg, card)
+    "`train.save_final` with the run's model card."
+    from dialsum_nb.train import save_final
+    return Path(save_final(model, tokenizer, folder, cfg, card))
 
-def load_final_model(folder, cfg: Config, device: str = 'cpu'):
-    "`(model, tokenizer)` from a `final/` folder: `train.load_final` when present, else the standard HF / peft loaders"
-    from dialsum_nb import train
+def load_final_model(folder, device: str = 'cpu'):
+    "`(model, tokenizer)` from a `final/` folder, with a clear error when there is none."
+    from dialsum_nb.train import load_final
     folder = Path(folder)
     if not (folder/'config.json').exists() and not (folder/'adapter_config.json').exists():
         raise FileNotFoundError(f"{folder} holds no saved model (no config.json / adapter_config.json). Fix: "
                                 "train the model first (mode: full or train, export.save_final: true), then run "
                                 "mode: predict.")
-    if hasattr(train, 'load_final'): return train.load_final(folder, device=device)
-    from transformers import AutoTokenizer, AutoModelForSeq2SeqLM, AutoModelForCausalLM
-    if (folder/'adapter_config.json').exists():
-        from peft import AutoPeftModelForSeq2SeqLM, AutoPeftModelForCausalLM
-        auto = AutoPeftModelForSeq2SeqLM if cfg.model.family == 'seq2seq' else AutoPeftModelForCausalLM
-    else: auto = AutoModelForSeq2SeqLM if cfg.model.family == 'seq2seq' else AutoModelForCausalLM
-    return auto.from_pretrained(folder).to(device).eval(), AutoTokenizer.from_pretrained(folder)
-
-# %% ../nbs/11a_runner.ipynb #fcd0e6f5
-def hub_token(export_cfg) -> Optional[str]:
-    "The Hub token from `export.hub_token_env`, or a clear error when a push is asked for without one."
-    if not export_cfg.hub_model_id: return None
-    token = os.environ.get(export_cfg.hub_token_env)
-    if not token:
-        env = export_cfg.hub_token_env
-        raise RuntimeError(f"export.hub_model_id={export_cfg.hub_model_id!r} pushes final/ to the Hugging Face Hub, "
-                           f"but the environment variable {env} is not set. Fix: export {env}=<a write token>, or "
-                           "unset export.hub_model_id.")
-    return token
-
-def push_final(folder, export_cfg, path_in_repo: Optional[str] = None,
-               endpoint: Optional[str] = None) -> Optional[str]:
-    "Upload `folder` to `export.hub_model_id` (private per `export.hub_private`); the repo id, or None when off."
-    if not export_cfg.hub_model_id: return None
-    from huggingface_hub import HfApi
-    api = HfApi(endpoint=endpoint, token=hub_token(export_cfg))  # endpoint None: the Hub (or HF_ENDPOINT)
-    api.create_repo(export_cfg.hub_model_id, private=export_cfg.hub_private, exist_ok=True)
-    api.upload_folder(folder_path=str(folder), repo_id=export_cfg.hub_model_id, path_in_repo=path_in_repo,
-                      commit_message=f"dialsum_nb: {Path(folder).parent.name}/{Path(folder).name}")
-    return export_cfg.hub_model_id
+    return load_final(folder, device=device)
 
 # %% ../nbs/11a_runner.ipynb #d05c90b2
 def rouge_eval_fn(cfg: Config, tokenizer, df: pd.DataFrame):
@@ -265,10 +208,10 @@ def train_part(ctx: RunContext, part: TrainingPart, source: str, generator=None)
     tok = load_tokenizer(source, cfg.model, add_tags=cfg.model.family == 'seq2seq' or cfg.lora.method == 'full')
     net = load_model(source, cfg, tok, load_dtype=ctx.plan.load_torch_dtype, device=_device())
     for line in guard_trainable_params(net, ctx.plan): ctx.log(f"[{ctx.model}] {line}")
-    names = {k: v for k, v in wandb_names(ctx.exp_dir, ctx.model, cfg, part.fold).items() if _accepts(train_model, k)}
+    names = wandb_names(ctx.exp_dir, ctx.model, cfg, part.fold)
     eval_fn = rouge_eval_fn(cfg, tok, selection_rows(part, ctx.train_df, ctx.dev_df))
     result = train_model(cfg, net, tok, fit, part.folder, eval_fn=eval_fn, fold=part.fold, metrics_dir=ctx.mdir,
-                         mixed_precision=ctx.plan.mixed_precision, **names)
+                         mixed_precision=ctx.plan.mixed_precision, keep_tracking_open=True, **names)
     return net.eval(), tok, result
 
 def _device() -> str:
@@ -470,10 +413,13 @@ def train_and_decode(ctx: RunContext, source: str, parts: list[TrainingPart]) ->
         if not ctx.is_main: del net; continue  # DDP: the other processes only train
         save_part_rows(part, ctx.train_df)
         decoded.append(decode_part(ctx, net, tok, part))
+        dev = decoded[-1]['dev'].chosen  # the wandb run closes with this part's dev score and a sample of summaries
+        finish_tracking(result, {'dev/score': score_split(dev, ctx.dev_df, cfg)['score']}, predictions=dev.head(20))
         fold_rows += write_part_outputs(ctx, part, decoded[-1])
         if cfg.tta.enabled and part.fold in (None, 0):
             tta = tta_scores(ctx, net, tok, decoded[-1]['dev'].chosen, generator)
-        if part.fold is not None and 'token_avg' in cfg.ensemble.strategies:  # merged weights for token averaging
+        if part.fold is not None and 'token_avg' in cfg.ensemble.strategies and not cfg.export.save_final:
+            # token averaging reads fold<k>/final/; without it, merged weights of its own
             save_fold_model(net, tok, ctx.mdir/'checkpoints'/f'fold{part.fold}')
         if cfg.export.save_final: save_part_final(ctx, net, tok, part, decoded[-1])
         del net
@@ -489,7 +435,8 @@ def save_part_final(ctx: RunContext, net, tok, part: TrainingPart, decoded: dict
     dev = score_split(decoded['dev'].chosen, ctx.dev_df, ctx.cfg)
     card = model_card(ctx.cfg, ctx.model, {'dev': dev}, part.fold)
     folder = save_final_model(net, tok, part.final_dir, ctx.cfg, card)
-    push_final(folder, ctx.cfg.export, None if part.fold is None else f'fold{part.fold}')
+    if ctx.cfg.export.hub_model_id:
+        push_final(folder, ctx.cfg, path_in_repo=None if part.fold is None else f'fold{part.fold}')
     return folder
 
 # %% ../nbs/11a_runner.ipynb #19568ab8
@@ -594,7 +541,7 @@ def plot_sweep(table: pd.DataFrame, judge: str, path, model: str):
 def predict_run(ctx: RunContext, started: float) -> dict:
     "Predict mode: decode every part's `final/` again (with the sweep's best setting), rewrite predictions and scores."
     parts = load_parts(ctx)
-    models = [load_final_model(p.final_dir, ctx.cfg, _device()) for p in parts]
+    models = [load_final_model(p.final_dir, _device()) for p in parts]
     settings, chosen_on = sweep_settings(ctx.cfg.generation.sweep, ctx.cfg.generation), None
     if settings:
         best, chosen_on = run_sweep(ctx, models, parts, settings)

@@ -26,7 +26,7 @@ __all__ = ['logger', 'FAULT_STEP', 'TIE_EPS', 'TRAIN_SCRIPT', 'encode_example', 
            'resume_state', 'prepare_training', 'log_start', 'progress_bar', 'process_batches', 'accumulate_gradients',
            'log_step', 'train_step', 'evaluate', 'after_step', 'end_epoch', 'save_run', 'finish_training',
            'train_model', 'eval_loss_fn', 'final_generation_config', 'model_card', 'save_final', 'load_final',
-           'push_final']
+           'hub_token', 'push_final']
 
 # %% ../nbs/06_train.ipynb #a6023f69
 def encode_example(dialogue: str, summary: str, tokenizer, cfg: Config) -> dict:
@@ -705,17 +705,23 @@ def load_final(folder, device='cpu'):
     return PeftModel.from_pretrained(base, folder).to(device).eval(), tokenizer
 
 # %% ../nbs/06_train.ipynb #28ca8aca
-def push_final(folder, cfg: Config, endpoint: Optional[str] = None) -> str:
-    "Upload a `save_final` folder to the Hub repo `export.hub_model_id`; returns the commit URL."
-    from huggingface_hub import HfApi, constants
-    export = cfg.export
-    if not export.hub_model_id:
-        raise ValueError("export.hub_model_id is not set: name the Hub repo to push to (user/name), or do not push.")
+def hub_token(export) -> Optional[str]:
+    "The Hub write token from `export.hub_token_env` (None when nothing is pushed); a clear error when it is missing."
+    if not export.hub_model_id: return None
     token = os.environ.get(export.hub_token_env)
     if not token:
         raise ValueError(f"export.hub_model_id={export.hub_model_id!r} needs a Hub write token in the environment "
                          f"variable {export.hub_token_env} (export.hub_token_env). Set it, or unset "
                          "export.hub_model_id.")
+    return token
+
+def push_final(folder, cfg: Config, endpoint: Optional[str] = None, path_in_repo: Optional[str] = None) -> str:
+    "Upload a `save_final` folder to the Hub repo `export.hub_model_id` (under `path_in_repo`); the commit URL."
+    from huggingface_hub import HfApi, constants
+    export = cfg.export
+    if not export.hub_model_id:
+        raise ValueError("export.hub_model_id is not set: name the Hub repo to push to (user/name), or do not push.")
+    token = hub_token(export)
     if constants.is_offline_mode():
         raise RuntimeError(f"cannot push {folder} to {export.hub_model_id!r}: HF_HUB_OFFLINE=1 is set. "
                            "Unset it to push.")
@@ -724,7 +730,7 @@ def push_final(folder, cfg: Config, endpoint: Optional[str] = None) -> str:
                        cfg.model.hub_id, export.hub_model_id)
     api = HfApi(endpoint=endpoint, token=token)
     api.create_repo(export.hub_model_id, private=export.hub_private, exist_ok=True)
-    commit = api.upload_folder(folder_path=str(folder), repo_id=export.hub_model_id,
+    commit = api.upload_folder(folder_path=str(folder), repo_id=export.hub_model_id, path_in_repo=path_in_repo,
                                commit_message=f"dialsum_nb: {cfg.model.name} ({cfg.scale} scale)")
     return str(commit)
 
