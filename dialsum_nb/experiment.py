@@ -146,8 +146,11 @@ class ExperimentStatus:
                                            'resumed_from'])
 
 # %% ../nbs/11_experiment.ipynb #06158aca
+_ANSI = re.compile(r'\x1b\[[0-9;]*[A-Za-z]')
+
 def _classify(text: str) -> tuple[str, str, str]:
-    "`report.classify_error`, or a plain record of the last line if the classifier itself fails."
+    "`report.classify_error` (on the text without terminal colours), or the last line if the classifier itself fails."
+    text = _ANSI.sub('', text or '')
     try:
         from dialsum_nb.report import classify_error
         return classify_error(text)
@@ -546,7 +549,7 @@ def write_best_submission(exp_dir, ensemble_cfg, test_df, skipped: list, log=say
         skipped.append({'what': f"ensemble.choose_submission (select={ensemble_cfg.select!r})",
                         'why': f"{category}: {cause}; submitted the best single model by dev score instead"})
         source, sub = best['source'], _read_predictions(exp_dir/best['path'])
-        info = {'source': source, 'kind': 'model', 'path': best['path'], 'optimistic': True,
+        info = {'source': source, 'kind': 'model', 'path': best['path'], 'optimistic': len(singles) > 1,
                 'dev_score': None if pd.isna(best['dev_score']) else float(best['dev_score']),
                 'reason': f"choose_submission failed ({cause}); best single model by dev score (a choice made on dev)"}
     if info.get('dev_score') is None and info.get('kind') == 'model':
@@ -631,7 +634,9 @@ def finish_experiment(run: ExperimentRun, log=say) -> pd.DataFrame:
             res = _run_ensembles(run, cfg, splits)
             skipped += [{'what': f"ensemble {r.strategy}", 'why': r.skipped_reason}
                         for r in res.itertuples() if isinstance(r.skipped_reason, str) and r.skipped_reason]
-            if len(res): log(f"[ensembles] {res[['strategy', 'dev_score', 'skipped_reason']].to_string(index=False)}")
+            ran = res[res['dev_score'].notna()] if len(res) else res
+            log("[ensembles] " + (', '.join(f"{r.strategy} {r.dev_score:.2f}" for r in ran.itertuples()) if len(ran)
+                                  else 'none ran (see [skipped])'))
         except Exception as e:
             category, cause, fix = _classify(''.join(traceback.format_exception(type(e), e, e.__traceback__)))
             skipped.append({'what': 'ensembles', 'why': f"{category}: {cause} (fix: {fix})"})
