@@ -4,7 +4,7 @@
 
 # %% ../nbs/11_experiment.ipynb #ecb4752e
 from __future__ import annotations
-import json, os, sys, re, time, socket, difflib, traceback, warnings, datetime as dt, math
+import json, os, sys, re, time, atexit, socket, difflib, traceback, warnings, datetime as dt, math
 from pathlib import Path
 from typing import Optional
 import numpy as np, pandas as pd
@@ -108,13 +108,16 @@ class ExperimentLock:
             os.ftruncate(fd, 0); os.lseek(fd, 0, 0); os.write(fd, json.dumps(self.info).encode())
         except OSError: pass  # a full disk: the lock holds; only the note of who holds it is missing
         self.fd = fd; _HELD_LOCKS[key] = self
+        atexit.register(self.release)  # a normal end clears the holder's note; only a killed run leaves it
         return self
 
     def release(self):
-        "Give the folder back (the file stays: deleting it would let two runs lock two different files)."
+        "Give the folder back (the file stays, emptied: deleting it would let two runs lock two different files)."
         import fcntl
         if self.fd is None: return
         _HELD_LOCKS.pop(str(self.path.resolve()), None)
+        try: os.ftruncate(self.fd, 0)
+        except OSError: pass
         fcntl.flock(self.fd, fcntl.LOCK_UN); os.close(self.fd); self.fd = None
 
     def __enter__(self): return self.acquire()
@@ -485,9 +488,10 @@ def tta_results(exp_dir) -> pd.DataFrame:
     return df
 
 def single_model_scores(exp_dir) -> pd.DataFrame:
-    "Every model with test predictions, best dev score first (models without a finite dev score last)."
-    rows = []
+    "Every finished model with test predictions, best dev score first (models without a finite dev score last)."
+    rows, states = [], {m: v.get('state') for m, v in ExperimentStatus(exp_dir).read()['models'].items()}
     for p in sorted((Path(exp_dir)/'models').glob('*/predictions_test.csv')):
+        if states.get(p.parent.name, 'done') != 'done': continue  # a failed rerun's old files are not its result
         scores = read_json(p.parent/'scores.json', {}) or {}
         dev = (scores.get('dev') or {}).get('score')
         rows.append({'source': p.parent.name, 'dev_score': float(dev) if isinstance(dev, (int, float)) else np.nan,
