@@ -16,7 +16,7 @@ __all__ = ['PIPELINE_PARAMETERS', 'MODEL_RUN_NOTEBOOK', 'KERNEL_ARGUMENTS', 'say
            'read_json', 'run_label', 'find_experiment', 'experiment_dir', 'ExperimentInUse', 'ExperimentLock',
            'ExperimentStatus', 'record_failure', 'score_predictions', 'model_config', 'parameter_hint',
            'check_pipeline_parameters', 'repo_root', 'parse_mapping', 'user_overrides', 'resolve_overrides_by_model',
-           'ExperimentRun', 'prepare_experiment', 'keep_executed_notebook', 'run_one_model', 'run_models',
+           'ExperimentRun', 'prepare_experiment', 'as_given', 'keep_executed_notebook', 'run_one_model', 'run_models',
            'run_llm_api_model', 'NoSubmissionError', 'tta_results', 'single_model_scores', 'complete_submission',
            'write_best_submission', 'fallback_report_html', 'build_report_recorded', 'finish_experiment']
 
@@ -58,7 +58,8 @@ def find_experiment(root, name: str) -> Path:
     "The folder `name` names under `root`: `root/name`, else the one dated `root/YYYYMMDD/name`, else new `root/name`."
     root = Path(root)
     if (root/name).exists() or not root.is_dir(): return root/name
-    dated = sorted(d/name for d in root.iterdir() if d.is_dir() and re.fullmatch(r'\d{8}', d.name) and (d/name).is_dir())
+    dated = sorted(d/name for d in root.iterdir()
+                   if d.is_dir() and re.fullmatch(r'\d{8}', d.name) and (d/name).is_dir())
     if len(dated) > 1:
         raise ValueError(f"experiment_name {name!r} matches {len(dated)} folders under {root}: "
                          f"{', '.join(str(p.relative_to(root)) for p in dated)}. Fix: pass the dated one, "
@@ -149,13 +150,18 @@ class ExperimentStatus:
                                            'resumed_from'])
 
 # %% ../nbs/11_experiment.ipynb #06158aca
+def _trace(e: BaseException) -> str: return ''.join(traceback.format_exception(type(e), e, e.__traceback__))
+
 _ANSI = re.compile(r'\x1b\[[0-9;]*[A-Za-z]')
 
-def _classify(text: str) -> tuple[str, str, str]:
+def _classify(text: str, folder=None) -> tuple[str, str, str]:
     "`report.classify_error` (on the text without terminal colours), or the last line if the classifier itself fails."
+    import inspect
     text = _ANSI.sub('', text or '')
     try:
         from dialsum_nb.report import classify_error
+        if folder is not None and 'folder' in inspect.signature(classify_error).parameters:  # disk_full quotes GB
+            return classify_error(text, folder=folder)
         return classify_error(text)
     except Exception as e:
         last = text.strip().splitlines()[-1][:300] if text.strip() else 'no error text'
@@ -163,8 +169,8 @@ def _classify(text: str) -> tuple[str, str, str]:
 
 def record_failure(exp_dir, model: str, exc: BaseException | None = None, text: str | None = None) -> dict:
     "Write `models/<model>/error.log` and mark the model failed with its classified cause and fix; never raises."
-    text = text or ''.join(traceback.format_exception(type(exc), exc, exc.__traceback__))
-    category, cause, fix = _classify(text)
+    text = text or _trace(exc)
+    category, cause, fix = _classify(text, folder=exp_dir)
     last = text.strip().splitlines()[-1][:500] if text.strip() else ''
     problems = []
     try: write_text_atomic(Path(exp_dir)/'models'/model/'error.log', text)
@@ -179,7 +185,7 @@ def record_failure(exp_dir, model: str, exc: BaseException | None = None, text: 
         return st.update(model, **fields)
     except Exception as e:
         problems.append(f"status.json not updated ({type(e).__name__}: {e})")
-        say(f"[{model}] FAILED ({category}: {cause}), and the failure could not be fully recorded: {'; '.join(problems)}")
+        say(f"[{model}] FAILED ({category}: {cause}); the failure could not be fully recorded: {'; '.join(problems)}")
         return {**fields, 'record_problems': problems}
 
 # %% ../nbs/11_experiment.ipynb #e14scoremc
@@ -203,8 +209,8 @@ def model_config(model: str, experiment: Optional[str] = None, overrides: Option
 # %% ../nbs/11_experiment.ipynb #84e312b6
 PIPELINE_PARAMETERS = [
     'models', 'mode', 'scale', 'experiment', 'experiment_name', 'experiments_dir', 'data_dir', 'seed',
-    'epochs', 'max_steps', 'batch_size', 'learning_rate', 'gradient_accumulation_steps', 'warmup_ratio', 'weight_decay',
-    'max_grad_norm', 'label_smoothing', 'precision', 'lora_method', 'k_folds', 'fold_seed',
+    'epochs', 'max_steps', 'batch_size', 'learning_rate', 'gradient_accumulation_steps', 'warmup_ratio',
+    'weight_decay', 'max_grad_norm', 'label_smoothing', 'precision', 'lora_method', 'k_folds', 'fold_seed',
     'validate_data_quality', 'quality_threshold', 'use_augmentation', 'augmentation_methods', 'augmentation_ratio',
     'use_tta', 'tta_strategies', 'tta_num_aug', 'ensemble_strategy', 'use_llm_api', 'llm_model', 'llm_base_url',
     'prompt_strategy', 'inference_backend', 'num_beams', 'do_sample', 'temperature', 'top_p', 'top_k',
@@ -279,11 +285,12 @@ def resolve_overrides_by_model(model_overrides, models) -> dict:
             try: names = resolve_model_names([str(key)])
             except ValueError as e: raise ValueError(f"model_overrides key {key!r}: {e}") from None
             for name in names:
-                resolved[name] = {**resolved.get(name, {}), **normalize_overrides(parse_mapping(values, f'model_overrides.{key}'))}
+                own = normalize_overrides(parse_mapping(values, f'model_overrides.{key}'))
+                resolved[name] = {**resolved.get(name, {}), **own}
     absent = [m for m in resolved if m not in models]
     if absent:
-        raise ValueError(f"model_overrides names {', '.join(absent)}, not among this run's models ({', '.join(models)}). "
-                         f"Fix: add them to models, or drop their overrides.")
+        raise ValueError(f"model_overrides names {', '.join(absent)}, not among this run's models "
+                         f"({', '.join(models)}). Fix: add them to models, or drop their overrides.")
     return resolved
 
 # %% ../nbs/11_experiment.ipynb #9a349c73
@@ -297,10 +304,14 @@ class ExperimentRun:
         self.status, self.lock = ExperimentStatus(self.exp_dir), lock
 
     def overrides_for(self, model: str) -> dict:
-        return {**self.overrides, **normalize_overrides(self.model_overrides.get(model) or {})}
+        "The run's overrides with `model`'s own on top (keeping which keys were given under a foreign name)."
+        merged = normalize_overrides(self.overrides)
+        merged.update(normalize_overrides(self.model_overrides.get(model) or {}))
+        return merged
 
     def config(self, model: Optional[str] = None) -> Config:
-        return load_config(model or self.models[0], self.experiment, self.overrides_for(model or self.models[0])).config
+        model = model or self.models[0]
+        return load_config(model, self.experiment, self.overrides_for(model)).config
 
     def __repr__(self):
         scale = self.status.read().get('scale')
@@ -317,7 +328,8 @@ class ExperimentRun:
             diffs[m] = ec.diff(); effective[m] = ec.to_dict()
             rows += [{'model': m, **r} for r in diffs[m]]
         write_json_atomic(self.exp_dir/'config.diff.json', diffs)
-        write_text_atomic(self.exp_dir/'config.effective.yaml', yaml.safe_dump(effective, sort_keys=False, allow_unicode=True))
+        write_text_atomic(self.exp_dir/'config.effective.yaml',
+                          yaml.safe_dump(effective, sort_keys=False, allow_unicode=True))
         n = len(self.overrides)
         if not rows: print(f"All {n} requested value(s) are in effect for every model.")
         return pd.DataFrame(rows, columns=['model', 'key', 'requested', 'effective', 'set_by'])
@@ -353,8 +365,8 @@ class ExperimentRun:
         if self.lock is not None: self.lock.release()
 
 def prepare_experiment(models='all', mode: str = 'full', experiment: Optional[str] = None,
-                       experiment_name: Optional[str] = None, experiments_dir=None, overrides=None, model_overrides=None,
-                       log=say, **params) -> ExperimentRun:
+                       experiment_name: Optional[str] = None, experiments_dir=None, overrides=None,
+                       model_overrides=None, log=say, **params) -> ExperimentRun:
     "Check the request, find or create the experiment folder, lock it, and record the request."
     import yaml
     names = resolve_model_names(models)
@@ -367,7 +379,8 @@ def prepare_experiment(models='all', mode: str = 'full', experiment: Optional[st
     if lock.previous and lock.previous.get('pid') != os.getpid():
         log(f"[experiment] took over the lock of PID {lock.previous.get('pid')} on {lock.previous.get('host')} "
             f"(since {lock.previous.get('started')}): that run ended without releasing it")
-    requested = {'models': names, 'experiment': experiment, 'overrides': user, 'model_overrides': by_model}
+    requested = {'models': names, 'experiment': experiment, 'overrides': dict(user),
+                 'model_overrides': {m: dict(v) for m, v in by_model.items()}}
     write_text_atomic(exp_dir/'config.requested.yaml', yaml.safe_dump(requested, sort_keys=False, allow_unicode=True))
     status = ExperimentStatus(exp_dir)
     status.init(names, scale=base.scale, mode=base.mode, experiment=experiment,
@@ -378,6 +391,11 @@ def prepare_experiment(models='all', mode: str = 'full', experiment: Optional[st
 # %% ../nbs/11_experiment.ipynb #273dd256
 MODEL_RUN_NOTEBOOK = 'nbs/model_run.ipynb'
 KERNEL_ARGUMENTS = ['--IPKernelApp.log_level=ERROR']  # no "running over TCP without encryption" line per model
+
+def as_given(overrides: dict) -> dict:
+    "Overrides keyed as the user gave them (an HF / PEFT alias stays an alias), so the model's kernel records it so."
+    aliases = getattr(overrides, 'aliases', {}) or {}
+    return {aliases.get(k, k): v for k, v in overrides.items()}
 
 def keep_executed_notebook(tmp: Path, out: Path) -> Optional[str]:
     "Move papermill's output `tmp` to `out` if it is a readable notebook; else remove it and say why."
@@ -405,8 +423,9 @@ def run_one_model(run: ExperimentRun, model: str, kernel_name: str = 'python3', 
     try:
         pm.execute_notebook(str(repo_root()/MODEL_RUN_NOTEBOOK), str(tmp), kernel_name=kernel_name, progress_bar=False,
                             cwd=str(run.exp_dir), extra_arguments=KERNEL_ARGUMENTS,
-                            parameters={'exp_dir': str(run.exp_dir.resolve()), 'model': model, 'experiment': run.experiment,
-                                        'overrides_json': json.dumps(run.overrides_for(model), default=str)})
+                            parameters={'exp_dir': str(run.exp_dir.resolve()), 'model': model,
+                                        'experiment': run.experiment,
+                                        'overrides_json': json.dumps(as_given(run.overrides_for(model)), default=str)})
     except Exception as e: error = e
     problem = keep_executed_notebook(tmp, out)
     if problem: log(f"[{model}] {problem}")
@@ -417,7 +436,7 @@ def run_one_model(run: ExperimentRun, model: str, kernel_name: str = 'python3', 
             else f"[{model}] done in {time.time() - t0:.0f} s · no dev score")
         return info
     if not (info.get('state') == 'failed' and (info.get('finished_ts') or 0) >= t0):  # the kernel could not record it
-        text = (''.join(traceback.format_exception(type(error), error, error.__traceback__)) if error is not None
+        text = (_trace(error) if error is not None
                 else f"the model notebook ended with state {info.get('state')!r} instead of 'done'")
         info = record_failure(run.exp_dir, model, text=text)
     log(_failure_line(model, info))
@@ -432,7 +451,8 @@ def run_models(run: ExperimentRun, kernel_name: str = 'python3', log=say) -> pd.
         try:
             state = run.status.model(m).get('state')
             if state == 'done' and not rerun: log(f"[{m}] done in an earlier run: skipped"); continue
-            if state in ('running', 'failed'): log(f"[{m}] was {state}: running again (resumes from its last checkpoint if any)")
+            if state in ('running', 'failed'):
+                log(f"[{m}] was {state}: running again (resumes from its last checkpoint if any)")
             run_one_model(run, m, kernel_name, log)
         except Exception as e:  # recording itself failed (a full disk): say so and go on with the next model
             log(f"[{m}] FAILED and could not be recorded: {type(e).__name__}: {e}")
@@ -450,7 +470,8 @@ def run_llm_api_model(run: ExperimentRun, log=say, name: str = 'llm_api'):
     st = run.status
     if st.model(name).get('state') == 'done': log(f"[{name}] done in an earlier run: skipped"); return
     t0, mdir = time.time(), run.exp_dir/'models'/name
-    st.init([name]); st.update(name, state='running', started_ts=t0, started=dt.datetime.now().isoformat(timespec='seconds'))
+    st.init([name])
+    st.update(name, state='running', started_ts=t0, started=dt.datetime.now().isoformat(timespec='seconds'))
     log(f"[{name}] started")
     try:
         cfg = run.config()
@@ -506,7 +527,7 @@ def _read_predictions(path) -> pd.DataFrame:
     return df[['fname', 'summary']]
 
 def complete_submission(sub: pd.DataFrame, test_df: pd.DataFrame, exp_dir, source: str) -> tuple[pd.DataFrame, dict]:
-    "`sub` in test order with one row per test fname; rows missing or empty in `sub` are filled from the next-best model."
+    "`sub` in test order, one row per test fname; rows missing or empty in `sub` filled from the next-best model."
     sub = sub.drop_duplicates('fname', keep='first').set_index('fname')['summary'].astype(str)
     fnames = list(test_df['fname'].astype(str))
     out = pd.Series({f: sub.get(f, '') for f in fnames}, dtype=object)
@@ -535,7 +556,8 @@ def _call_choose_submission(exp_dir, ensemble_cfg) -> tuple[str, pd.DataFrame, d
     info = dict(res[2]) if len(res) > 2 and res[2] else {}
     if not info:  # an older choose_submission without the dict: describe the choice from the folder
         is_model = (Path(exp_dir)/'models'/str(source)/'predictions_test.csv').exists()
-        info = {'source': str(source), 'kind': 'model' if is_model else 'ensemble', 'reason': f"ensemble.select={ensemble_cfg.select!r}",
+        info = {'source': str(source), 'kind': 'model' if is_model else 'ensemble',
+                'reason': f"ensemble.select={ensemble_cfg.select!r}",
                 'path': f"models/{source}/predictions_test.csv" if is_model else f"ensemble/{source}_test.csv"}
     info.setdefault('source', str(source))
     return str(source), sub, info
@@ -548,7 +570,7 @@ def write_best_submission(exp_dir, ensemble_cfg, test_df, skipped: list, log=say
     if singles.empty: raise NoSubmissionError("no model produced test predictions")
     try: source, sub, info = _call_choose_submission(exp_dir, ensemble_cfg)
     except Exception as e:
-        category, cause, fix = _classify(''.join(traceback.format_exception(type(e), e, e.__traceback__)))
+        category, cause, fix = _classify(_trace(e))
         best = singles.iloc[0]
         skipped.append({'what': f"ensemble.choose_submission (select={ensemble_cfg.select!r})",
                         'why': f"{category}: {cause}; submitted the best single model by dev score instead"})
@@ -562,12 +584,14 @@ def write_best_submission(exp_dir, ensemble_cfg, test_df, skipped: list, log=say
     sub, note = complete_submission(sub, test_df, exp_dir, source)
     if note['unfilled']:
         raise NoSubmissionError(f"{len(note['unfilled'])} test dialogue(s) have no non-empty summary in any model's "
-                                f"predictions (e.g. {note['unfilled'][:3]}); set generation.empty_summary: first_sentence")
+                                f"predictions (e.g. {note['unfilled'][:3]}); set "
+                                f"generation.empty_summary: first_sentence")
     write_submission(sub, exp_dir/'submission.csv', test_df)
     info.update(file='submission.csv', filled_from=note['filled_from'] or None)
     if note['filled_from']:
         n = sum(note['filled_from'].values())
-        skipped.append({'what': f"{n} test row(s) of {source}", 'why': f"missing or empty; filled from {note['filled_from']}"})
+        skipped.append({'what': f"{n} test row(s) of {source}",
+                        'why': f"missing or empty; filled from {note['filled_from']}"})
         log(f"[submission] {n} row(s) missing or empty in {source}: filled from {note['filled_from']}")
     return info
 
@@ -583,9 +607,11 @@ def fallback_report_html(exp_dir, error: dict) -> Path:
             f"{html.escape(str(error.get('fix')))}<br>Traceback: report_error.log; rebuild with mode 'report'.</p>"
             f"<h2>Submission</h2><p>{html.escape(json.dumps(sub, ensure_ascii=False)) if sub else 'none'}</p>"
             f"<h2>Models</h2>{table}<h2>Skipped</h2><ul>" +
-            ''.join(f"<li>{html.escape(str(s['what']))}: {html.escape(str(s['why']))}</li>" for s in st.get('skipped') or [])
+            ''.join(f"<li>{html.escape(str(s['what']))}: {html.escape(str(s['why']))}</li>"
+                    for s in st.get('skipped') or [])
             + "</ul>")
-    return write_text_atomic(Path(exp_dir)/'report.html', f"<!DOCTYPE html><html><meta charset='utf-8'><body>{body}</body></html>")
+    page = f"<!DOCTYPE html><html><meta charset='utf-8'><body>{body}</body></html>"
+    return write_text_atomic(Path(exp_dir)/'report.html', page)
 
 def build_report_recorded(run: ExperimentRun, log=say) -> Optional[dict]:
     "Build the report; on failure record (category, cause, fix), keep the traceback and write a short report.html."
@@ -597,11 +623,12 @@ def build_report_recorded(run: ExperimentRun, log=say) -> Optional[dict]:
         build_report(run.exp_dir, **kw)
         return None
     except Exception as e:
-        text = ''.join(traceback.format_exception(type(e), e, e.__traceback__))
-        category, cause, fix = _classify(text)
+        text = _trace(e)
+        category, cause, fix = _classify(text, folder=run.exp_dir)
         error = {'category': category, 'cause': cause, 'fix': fix}
         for write in (lambda: write_text_atomic(run.exp_dir/'report_error.log', text),
-                      lambda: run.status.set_meta(report_error=error), lambda: fallback_report_html(run.exp_dir, error)):
+                      lambda: run.status.set_meta(report_error=error),
+                      lambda: fallback_report_html(run.exp_dir, error)):
             try: write()
             except Exception as e2: log(f"[report] could not record the report's failure: {type(e2).__name__}: {e2}")
         return error
@@ -622,10 +649,11 @@ def finish_experiment(run: ExperimentRun, log=say) -> pd.DataFrame:
     "Ensembles, TTA table, `submission.csv` and the report, each recorded if it fails; returns the status table."
     from dialsum_nb.data import load_splits
     if run.mode == 'report':
-        if not any((run.exp_dir/'models').glob('*/scores.json')) and not any((run.exp_dir/'models').glob('*/metrics.jsonl')):
-            raise FileNotFoundError(f"mode 'report' rebuilds the report of an existing experiment, but {run.exp_dir} has no "
-                                    "model runs. Pass -p experiment_name <the folder name of an earlier run> (and "
-                                    "experiments_dir if it is elsewhere).")
+        models_dir = run.exp_dir/'models'
+        if not any(models_dir.glob('*/scores.json')) and not any(models_dir.glob('*/metrics.jsonl')):
+            raise FileNotFoundError(f"mode 'report' rebuilds the report of an existing experiment, but {run.exp_dir} "
+                                    "has no model runs. Pass -p experiment_name <the folder name of an earlier "
+                                    "run> (and experiments_dir if it is elsewhere).")
         error = build_report_recorded(run, log)
         _final_lines(run, run.status.read().get('submission'), error, log)
         return run.status.table()
@@ -642,7 +670,7 @@ def finish_experiment(run: ExperimentRun, log=say) -> pd.DataFrame:
             log("[ensembles] " + (', '.join(f"{r.strategy} {r.dev_score:.2f}" for r in ran.itertuples()) if len(ran)
                                   else 'none ran (see [skipped])'))
         except Exception as e:
-            category, cause, fix = _classify(''.join(traceback.format_exception(type(e), e, e.__traceback__)))
+            category, cause, fix = _classify(_trace(e))
             skipped.append({'what': 'ensembles', 'why': f"{category}: {cause} (fix: {fix})"})
             log(f"[ensembles] FAILED: {category} → {fix}")
         try: tta_results(run.exp_dir)
@@ -652,7 +680,7 @@ def finish_experiment(run: ExperimentRun, log=say) -> pd.DataFrame:
     try: submission = write_best_submission(run.exp_dir, cfg.ensemble, splits['test'], skipped, log)
     except NoSubmissionError as e: nothing = str(e)
     except Exception as e:
-        category, cause, fix = _classify(''.join(traceback.format_exception(type(e), e, e.__traceback__)))
+        category, cause, fix = _classify(_trace(e), folder=run.exp_dir)
         nothing = f"writing submission.csv failed: {category}: {cause} (fix: {fix})"
     if nothing: skipped.append({'what': 'submission.csv', 'why': nothing})
     for s in skipped[:20]: log(f"[skipped] {s['what']}: {s['why']}")
@@ -661,8 +689,8 @@ def finish_experiment(run: ExperimentRun, log=say) -> pd.DataFrame:
     error = build_report_recorded(run, log)
     _final_lines(run, submission, error, log)
     if nothing:
-        causes = '; '.join(f"{m}: {v.get('category')} → {v.get('fix')}" for m, v in run.status.read()['models'].items()
-                           if v.get('state') != 'done')
+        causes = '; '.join(f"{m}: {v.get('category')} → {v.get('fix')}"
+                           for m, v in run.status.read()['models'].items() if v.get('state') != 'done')
         raise NoSubmissionError(f"Nothing to submit for {run.exp_dir}: {nothing}. {causes}. Fix those and rerun the "
                                 f"same command: finished models are kept.")
     return run.status.table()
