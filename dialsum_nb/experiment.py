@@ -12,11 +12,11 @@ from .config import load_config, resolve_model_names, EffectiveConfig, normalize
 from .data import write_json_atomic
 
 # %% auto #0
-__all__ = ['PIPELINE_PARAMETERS', 'MODEL_RUN_NOTEBOOK', 'KERNEL_ARGUMENTS', 'say', 'quiet_notebook_noise', 'write_text_atomic',
-           'read_json', 'run_label', 'find_experiment', 'experiment_dir', 'ExperimentInUse', 'ExperimentLock',
-           'ExperimentStatus', 'record_failure', 'score_predictions', 'model_config', 'parameter_hint',
-           'check_pipeline_parameters', 'repo_root', 'parse_mapping', 'user_overrides', 'resolve_overrides_by_model',
-           'ExperimentRun', 'prepare_experiment', 'as_given', 'keep_executed_notebook', 'run_one_model', 'run_models',
+__all__ = ['PIPELINE_PARAMETERS', 'MODEL_RUN_NOTEBOOK', 'KERNEL_ARGUMENTS', 'say', 'quiet_notebook_noise', 'read_json',
+           'run_label', 'find_experiment', 'experiment_dir', 'ExperimentInUse', 'ExperimentLock', 'ExperimentStatus',
+           'record_failure', 'score_predictions', 'model_config', 'parameter_hint', 'check_pipeline_parameters',
+           'repo_root', 'parse_mapping', 'user_overrides', 'resolve_overrides_by_model', 'ExperimentRun',
+           'prepare_experiment', 'as_given', 'keep_executed_notebook', 'run_one_model', 'run_models',
            'run_llm_api_model', 'NoSubmissionError', 'tta_results', 'single_model_scores', 'complete_submission',
            'write_best_submission', 'fallback_report_html', 'build_report_recorded', 'finish_experiment']
 
@@ -35,10 +35,12 @@ def quiet_notebook_noise() -> None:
     warnings.filterwarnings('ignore', message='IProgress not found')
 
 # %% ../nbs/11_experiment.ipynb #a59bb6a2
-def write_text_atomic(path, text: str) -> Path:
-    "Write `text` (UTF-8) to `path` atomically: a temp file next to it, then `os.replace`."
-    from dialsum_nb.data import _write_atomic
-    return _write_atomic(path, lambda f: f.write(text))
+try: from dialsum_nb.data import write_text_atomic  # the project's one text writer
+except ImportError:  # a data module from before that writer: the same thing on data's temp-file path
+    def write_text_atomic(path, text: str) -> Path:
+        "Write `text` (UTF-8) to `path` atomically: a temp file next to it, then `os.replace`."
+        from dialsum_nb.data import _write_atomic
+        return _write_atomic(path, lambda f: f.write(text))
 
 def read_json(path, default=None):
     path = Path(path)
