@@ -191,12 +191,11 @@ def record_failure(exp_dir, model: str, exc: BaseException | None = None, text: 
         return {**fields, 'record_problems': problems}
 
 # %% ../nbs/11_experiment.ipynb #e14scoremc
-def score_predictions(pred: pd.DataFrame, ref: pd.DataFrame, punctuation: str = 'keep') -> dict:
-    "Korean ROUGE of predictions `pred` against the references `ref` (joined on fname), `metric.punctuation` policy."
+def score_predictions(pred: pd.DataFrame, ref: pd.DataFrame) -> dict:
+    "Korean ROUGE of predictions `pred` against the references `ref` (joined on fname)."
     from dialsum_nb.metrics import korean_rouge
     m = pred.merge(ref[['fname', 'summary']], on='fname', suffixes=('', '_ref'))
-    policy = {} if punctuation == 'keep' else {'punctuation': punctuation}  # 'keep' is every version's behaviour
-    r = korean_rouge(list(m['summary']), list(m['summary_ref']), **policy)
+    r = korean_rouge(list(m['summary']), list(m['summary_ref']))
     return {k: float(r[k]) for k in ('rouge1', 'rouge2', 'rougeL', 'score')} | {'n': int(len(m))}
 
 def model_config(model: str, experiment: Optional[str] = None, overrides: Optional[dict] = None,
