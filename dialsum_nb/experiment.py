@@ -691,7 +691,13 @@ def finish_experiment(run: ExperimentRun, log=say) -> pd.DataFrame:
     except Exception as e:
         category, cause, fix = _classify(_trace(e), folder=run.exp_dir)
         nothing = f"writing submission.csv failed: {category}: {cause} (fix: {fix})"
-    if nothing: skipped.append({'what': 'submission.csv', 'why': nothing})
+    if nothing:
+        skipped.append({'what': 'submission.csv', 'why': nothing})
+        if (run.exp_dir/'submission.csv').exists():  # an earlier run's file would contradict the status
+            try:
+                os.replace(run.exp_dir/'submission.csv', run.exp_dir/'submission.previous.csv')
+                skipped.append({'what': "an earlier run's submission.csv", 'why': 'moved to submission.previous.csv'})
+            except OSError as e: log(f"[submission] an earlier run's submission.csv could not be moved aside: {e}")
     for s in skipped[:20]: log(f"[skipped] {s['what']}: {s['why']}")
     try: run.status.set_meta(submission=submission, skipped=skipped, report_error=None)
     except Exception as e: log(f"[status] status.json not updated: {type(e).__name__}: {e}")
