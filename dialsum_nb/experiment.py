@@ -4,28 +4,127 @@
 
 # %% ../nbs/11_experiment.ipynb #ecb4752e
 from __future__ import annotations
-import json, os, time, traceback, datetime as dt, math
+import json, os, sys, re, time, atexit, socket, difflib, traceback, warnings, datetime as dt, math
 from pathlib import Path
 from typing import Optional
-import numpy as np, pandas as pd, torch
+import numpy as np, pandas as pd
 from .config import load_config, resolve_model_names, EffectiveConfig, normalize_overrides, Config
 from .data import write_json_atomic
 
 # %% auto #0
-__all__ = ['PIPELINE_PARAMETERS', 'MODEL_RUN_NOTEBOOK', 'experiment_dir', 'read_json', 'ExperimentStatus', 'record_failure',
-           'score_predictions', 'model_config', 'repo_root', 'user_overrides', 'ExperimentRun', 'prepare_experiment',
-           'run_models', 'run_llm_api_model', 'tta_results', 'single_model_scores', 'finish_experiment']
+__all__ = ['PIPELINE_PARAMETERS', 'MODEL_RUN_NOTEBOOK', 'KERNEL_ARGUMENTS', 'say', 'quiet_notebook_noise', 'read_json',
+           'run_label', 'find_experiment', 'experiment_dir', 'ExperimentInUse', 'ExperimentLock', 'ExperimentStatus',
+           'record_failure', 'score_predictions', 'model_config', 'parameter_hint', 'check_pipeline_parameters',
+           'repo_root', 'parse_mapping', 'user_overrides', 'resolve_overrides_by_model', 'ExperimentRun',
+           'prepare_experiment', 'as_given', 'keep_executed_notebook', 'run_one_model', 'run_models',
+           'run_llm_api_model', 'NoSubmissionError', 'tta_results', 'single_model_scores', 'complete_submission',
+           'write_best_submission', 'fallback_report_html', 'build_report_recorded', 'finish_experiment']
 
 # %% ../nbs/11_experiment.ipynb #2052232b
-def experiment_dir(root='experiments', mode: str = 'full', models=('kobart',), name: Optional[str] = None, now=None) -> Path:
-    "The folder of a new (or, with `name`, an existing) experiment."
-    if name: return Path(root)/name
-    now = now or dt.datetime.now()
-    return Path(root)/now.strftime('%Y%m%d')/f"{now.strftime('%Y%m%d_%H%M%S')}_{mode}_{models[0]}"
+def say(line: str) -> None:
+    "Show `line` on the terminal that started the pipeline and in the notebook."
+    real = sys.__stderr__
+    if real is not None and real is not sys.stderr:  # inside a kernel: the original stderr is the terminal
+        try:
+            real.write(line + '\n'); real.flush(); return
+        except (OSError, ValueError): pass  # the terminal went away: the notebook still gets it
+    print(line, flush=True)
+
+def quiet_notebook_noise() -> None:
+    "Silence warnings that say nothing about the run (tqdm without widgets)."
+    warnings.filterwarnings('ignore', message='IProgress not found')
+
+# %% ../nbs/11_experiment.ipynb #a59bb6a2
+try: from dialsum_nb.data import write_text_atomic  # the project's one text writer
+except ImportError:  # a data module from before that writer: the same thing on data's temp-file path
+    def write_text_atomic(path, text: str) -> Path:
+        "Write `text` (UTF-8) to `path` atomically: a temp file next to it, then `os.replace`."
+        from dialsum_nb.data import _write_atomic
+        return _write_atomic(path, lambda f: f.write(text))
 
 def read_json(path, default=None):
     path = Path(path)
     return json.loads(path.read_text()) if path.exists() else default
+
+# %% ../nbs/11_experiment.ipynb #8d23a739
+def run_label(models, all_models=None) -> str:
+    "What an auto-named folder says about its models: 'all', or the names joined with '+'."
+    from dialsum_nb.config import available_models
+    models = list(models)
+    all_models = list(all_models) if all_models is not None else available_models()
+    if len(models) > 1 and set(models) == set(all_models): return 'all'
+    label = '+'.join(models)
+    return label if len(label) <= 60 else f"{'+'.join(models[:2])}+{len(models) - 2}more"
+
+def find_experiment(root, name: str) -> Path:
+    "The folder `name` names under `root`: `root/name`, else the one dated `root/YYYYMMDD/name`, else new `root/name`."
+    root = Path(root)
+    if (root/name).exists() or not root.is_dir(): return root/name
+    dated = sorted(d/name for d in root.iterdir()
+                   if d.is_dir() and re.fullmatch(r'\d{8}', d.name) and (d/name).is_dir())
+    if len(dated) > 1:
+        raise ValueError(f"experiment_name {name!r} matches {len(dated)} folders under {root}: "
+                         f"{', '.join(str(p.relative_to(root)) for p in dated)}. Fix: pass the dated one, "
+                         f"e.g. -p experiment_name {dated[-1].relative_to(root)}")
+    return dated[0] if dated else root/name
+
+def experiment_dir(root='experiments', mode: str = 'full', models=('kobart',), name: Optional[str] = None,
+                   now=None) -> Path:
+    "The folder of a new (or, with `name`, an existing) experiment."
+    if name: return find_experiment(root, name)
+    now = now or dt.datetime.now()
+    return Path(root)/now.strftime('%Y%m%d')/f"{now.strftime('%Y%m%d_%H%M%S')}_{mode}_{run_label(models)}"
+
+# %% ../nbs/11_experiment.ipynb #dc2022b1
+class ExperimentInUse(RuntimeError): pass
+
+_HELD_LOCKS: dict[str, 'ExperimentLock'] = {}
+
+class ExperimentLock:
+    "`fcntl.flock` on `<exp>/.lock`, held until `release` or the end of the process."
+    def __init__(self, exp_dir):
+        self.exp_dir = Path(exp_dir); self.path = self.exp_dir/'.lock'
+        self.fd, self.info, self.previous = None, None, None
+
+    @staticmethod
+    def _read(fd) -> dict:
+        try:
+            os.lseek(fd, 0, 0); return json.loads(os.read(fd, 4096).decode() or '{}')
+        except (OSError, ValueError): return {}
+
+    def acquire(self) -> 'ExperimentLock':
+        import fcntl
+        key = str(self.path.resolve())
+        if key in _HELD_LOCKS and _HELD_LOCKS[key].fd is not None: return _HELD_LOCKS[key]
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
+        try: fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            holder = self._read(fd); os.close(fd)
+            raise ExperimentInUse(
+                f"experiment {self.exp_dir} is in use by PID {holder.get('pid', '?')} on {holder.get('host', '?')} "
+                f"since {holder.get('started', '?')}; wait for it or choose another experiment_name.") from None
+        self.previous = self._read(fd) or None  # a run that ended without releasing (killed): taken over
+        self.info = {'pid': os.getpid(), 'host': socket.gethostname(),
+                     'started': dt.datetime.now().isoformat(timespec='seconds')}
+        try:
+            os.ftruncate(fd, 0); os.lseek(fd, 0, 0); os.write(fd, json.dumps(self.info).encode())
+        except OSError: pass  # a full disk: the lock holds; only the note of who holds it is missing
+        self.fd = fd; _HELD_LOCKS[key] = self
+        atexit.register(self.release)  # a normal end clears the holder's note; only a killed run leaves it
+        return self
+
+    def release(self):
+        "Give the folder back (the file stays, emptied: deleting it would let two runs lock two different files)."
+        import fcntl
+        if self.fd is None: return
+        _HELD_LOCKS.pop(str(self.path.resolve()), None)
+        try: os.ftruncate(self.fd, 0)
+        except OSError: pass
+        fcntl.flock(self.fd, fcntl.LOCK_UN); os.close(self.fd); self.fd = None
+
+    def __enter__(self): return self.acquire()
+    def __exit__(self, *exc): self.release()
 
 # %% ../nbs/11_experiment.ipynb #b7f772bf
 class ExperimentStatus:
@@ -49,22 +148,47 @@ class ExperimentStatus:
         return [m for m in models if self.model(m).get('state') != 'done']
     def table(self) -> pd.DataFrame:
         rows = [{'model': k, **v} for k, v in self.read()['models'].items()]
-        return pd.DataFrame(rows, columns=['model', 'state', 'seconds', 'dev_score', 'category', 'cause', 'fix', 'resumed_from'])
+        return pd.DataFrame(rows, columns=['model', 'state', 'seconds', 'dev_score', 'category', 'cause', 'fix',
+                                           'resumed_from'])
 
 # %% ../nbs/11_experiment.ipynb #06158aca
+def _trace(e: BaseException) -> str: return ''.join(traceback.format_exception(type(e), e, e.__traceback__))
+
+_ANSI = re.compile(r'\x1b\[[0-9;]*[A-Za-z]')
+
+def _classify(text: str, folder=None) -> tuple[str, str, str]:
+    "`report.classify_error` (on the text without terminal colours), or the last line if the classifier itself fails."
+    import inspect
+    text = _ANSI.sub('', text or '')
+    try:
+        from dialsum_nb.report import classify_error
+        if folder is not None and 'folder' in inspect.signature(classify_error).parameters:  # disk_full quotes GB
+            return classify_error(text, folder=folder)
+        return classify_error(text)
+    except Exception as e:
+        last = text.strip().splitlines()[-1][:300] if text.strip() else 'no error text'
+        return 'unknown', f"{last} (the error classifier failed: {type(e).__name__}: {e})", "read error.log"
+
 def record_failure(exp_dir, model: str, exc: BaseException | None = None, text: str | None = None) -> dict:
-    "Write `models/<model>/error.log` and mark the model failed with its classified cause and fix."
-    from dialsum_nb.report import classify_error
-    text = text or ''.join(traceback.format_exception(type(exc), exc, exc.__traceback__))
-    d = Path(exp_dir)/'models'/model; d.mkdir(parents=True, exist_ok=True)
-    (d/'error.log').write_text(text)
-    category, cause, fix = classify_error(text)
+    "Write `models/<model>/error.log` and mark the model failed with its classified cause and fix; never raises."
+    text = text or _trace(exc)
+    category, cause, fix = _classify(text, folder=exp_dir)
     last = text.strip().splitlines()[-1][:500] if text.strip() else ''
+    problems = []
+    try: write_text_atomic(Path(exp_dir)/'models'/model/'error.log', text)
+    except Exception as e: problems.append(f"error.log not written ({type(e).__name__}: {e})")
+    fields = dict(state='failed', category=category, cause=cause, fix=fix, error=last,
+                  finished=dt.datetime.now().isoformat(timespec='seconds'), finished_ts=time.time())
     st = ExperimentStatus(exp_dir)
-    started = st.model(model).get('started_ts')
-    return st.update(model, state='failed', category=category, cause=cause, fix=fix, error=last,
-                     finished=dt.datetime.now().isoformat(timespec='seconds'),
-                     seconds=round(time.time() - started, 1) if started else None)
+    try:
+        started = st.model(model).get('started_ts')
+        fields['seconds'] = round(time.time() - started, 1) if started else None
+        if problems: fields['record_problems'] = problems
+        return st.update(model, **fields)
+    except Exception as e:
+        problems.append(f"status.json not updated ({type(e).__name__}: {e})")
+        say(f"[{model}] FAILED ({category}: {cause}); the failure could not be fully recorded: {'; '.join(problems)}")
+        return {**fields, 'record_problems': problems}
 
 # %% ../nbs/11_experiment.ipynb #e14scoremc
 def score_predictions(pred: pd.DataFrame, ref: pd.DataFrame, punctuation: str = 'keep') -> dict:
@@ -74,7 +198,8 @@ def score_predictions(pred: pd.DataFrame, ref: pd.DataFrame, punctuation: str = 
     r = korean_rouge(list(m['summary']), list(m['summary_ref']), punctuation=punctuation)
     return {k: float(r[k]) for k in ('rouge1', 'rouge2', 'rougeL', 'score')} | {'n': int(len(m))}
 
-def model_config(model: str, experiment: Optional[str] = None, overrides: Optional[dict] = None, source: str = 'papermill', hardware=None):
+def model_config(model: str, experiment: Optional[str] = None, overrides: Optional[dict] = None,
+                 source: str = 'papermill', hardware=None):
     "Effective config of `model`, with the precision plan and the GPU-memory auto-fit applied as recorded adjustments."
     from dialsum_nb.precision import detect_hardware, plan_for_config, auto_fit
     ec = load_config(model, experiment, overrides, source=source)
@@ -83,62 +208,130 @@ def model_config(model: str, experiment: Optional[str] = None, overrides: Option
         for key, value, reason in auto_fit(ec.config, hw): ec.adjust(key, value, reason, source='auto_fit')
     return ec, plan_for_config(ec.config, hw), hw
 
-
 # %% ../nbs/11_experiment.ipynb #84e312b6
 PIPELINE_PARAMETERS = [
     'models', 'mode', 'scale', 'experiment', 'experiment_name', 'experiments_dir', 'data_dir', 'seed',
-    'epochs', 'max_steps', 'batch_size', 'learning_rate', 'gradient_accumulation_steps', 'warmup_ratio', 'weight_decay',
-    'max_grad_norm', 'label_smoothing', 'precision', 'lora_method', 'k_folds', 'fold_seed',
+    'epochs', 'max_steps', 'batch_size', 'learning_rate', 'gradient_accumulation_steps', 'warmup_ratio',
+    'weight_decay', 'max_grad_norm', 'label_smoothing', 'precision', 'lora_method', 'k_folds', 'fold_seed',
     'validate_data_quality', 'quality_threshold', 'use_augmentation', 'augmentation_methods', 'augmentation_ratio',
-    'use_tta', 'tta_strategies', 'tta_num_aug', 'ensemble_strategy', 'use_llm_api', 'llm_model', 'llm_base_url', 'prompt_strategy',
-    'inference_backend', 'num_beams', 'do_sample', 'temperature', 'top_p', 'top_k', 'repetition_penalty', 'length_penalty',
-    'no_repeat_ngram_size', 'max_new_tokens', 'use_wandb', 'wandb_project', 'wandb_mode', 'save_visualizations',
-    'overrides', 'model_overrides']
+    'use_tta', 'tta_strategies', 'tta_num_aug', 'ensemble_strategy', 'use_llm_api', 'llm_model', 'llm_base_url',
+    'prompt_strategy', 'inference_backend', 'num_beams', 'do_sample', 'temperature', 'top_p', 'top_k',
+    'repetition_penalty', 'length_penalty', 'no_repeat_ngram_size', 'max_new_tokens', 'use_wandb', 'wandb_project',
+    'wandb_mode', 'save_visualizations', 'overrides', 'model_overrides']
 
+_STRUCTURAL = ('models', 'experiment', 'overrides', 'model_overrides', 'experiments_dir')
 _LIST_PARAMS = {'augmentation_methods', 'tta_strategies', 'ensemble_strategy'}
 
+def _config_key(name: str) -> Optional[str]:
+    from dialsum_nb.config import canonical_key
+    try: return canonical_key(name)
+    except (KeyError, ValueError): return None
+
+def parameter_hint(name: str) -> str:
+    "What to pass instead of the unknown pipeline parameter `name`."
+    key = _config_key(name)
+    same = [p for p in PIPELINE_PARAMETERS if p not in _STRUCTURAL and key and _config_key(p) == key]
+    if same: return f"Use -p {same[0]} (the same setting, config key {key})."
+    if key: return f"It is config key {key}: pass -y \"overrides: {{{key}: VALUE}}\"."
+    close = difflib.get_close_matches(name, PIPELINE_PARAMETERS, n=3, cutoff=0.5)
+    return ((f"Did you mean {' or '.join('-p ' + c for c in close)}? " if close else '') +
+            "Any config key can be set with -y \"overrides: {dotted.key: VALUE}\" (e.g. train.epochs).")
+
+def check_pipeline_parameters(names) -> None:
+    "Reject names papermill injected that are not pipeline parameters, each with what to pass instead."
+    unknown = sorted(n for n in names if n not in PIPELINE_PARAMETERS and not n.startswith('_'))
+    if not unknown: return
+    lines = '\n'.join(f"  -p {n}: not a parameter of nbs/pipeline.ipynb. {parameter_hint(n)}" for n in unknown)
+    raise ValueError(f"Unknown pipeline parameter(s); nothing was started:\n{lines}\n"
+                     f"The parameters are: {', '.join(PIPELINE_PARAMETERS)}.")
+
+# %% ../nbs/11_experiment.ipynb #76d78367
 def repo_root() -> Path:
     from dialsum_nb.config import package_dir
     return package_dir().parent
+
+def parse_mapping(value, what: str) -> dict:
+    "A mapping given as a dict or as a YAML/JSON string (papermill `-p` passes strings), else a clear error."
+    import yaml
+    if value is None: return {}
+    if isinstance(value, str):
+        try: value = yaml.safe_load(value) if value.strip() else {}
+        except yaml.YAMLError as e:
+            raise ValueError(f"{what}: {value!r} is not YAML/JSON ({e}). Fix: -p {what} '{{key: value}}' or "
+                             f"-y \"{what}: {{key: value}}\".") from None
+    if value is None: return {}
+    if not isinstance(value, dict):
+        raise ValueError(f"{what} must be a mapping of keys to values, got {type(value).__name__} {value!r}. "
+                         f"Fix: -y \"{what}: {{key: value}}\".")
+    return value
 
 def user_overrides(params: dict) -> dict:
     "The pipeline's parameters that were given (not None), as `{dotted_key: value}`; `overrides` merged in."
     out = {}
     for k, v in params.items():
-        if v is None or k in ('models', 'experiment', 'overrides', 'model_overrides', 'experiments_dir'): continue
+        if v is None or k in _STRUCTURAL: continue
         if k in _LIST_PARAMS and isinstance(v, str): v = [o.strip() for o in v.replace(',', ' ').split() if o.strip()]
         out[k] = v
     out = normalize_overrides(out)
-    out.update(normalize_overrides(params.get('overrides') or {}))
+    out.update(normalize_overrides(parse_mapping(params.get('overrides'), 'overrides')))
     return out
 
-# %% ../nbs/11_experiment.ipynb #76d78367
+def resolve_overrides_by_model(model_overrides, models) -> dict:
+    "`model_overrides` keyed by this run's model names (resolved like `models`); unknown or absent names are errors."
+    from dialsum_nb import config
+    mapping = parse_mapping(model_overrides, 'model_overrides')
+    if hasattr(config, 'resolve_model_overrides'): resolved = config.resolve_model_overrides(mapping)
+    else:
+        resolved = {}
+        for key, values in mapping.items():
+            try: names = resolve_model_names([str(key)])
+            except ValueError as e: raise ValueError(f"model_overrides key {key!r}: {e}") from None
+            for name in names:
+                own = normalize_overrides(parse_mapping(values, f'model_overrides.{key}'))
+                resolved[name] = {**resolved.get(name, {}), **own}
+    absent = [m for m in resolved if m not in models]
+    if absent:
+        raise ValueError(f"model_overrides names {', '.join(absent)}, not among this run's models "
+                         f"({', '.join(models)}). Fix: add them to models, or drop their overrides.")
+    return resolved
+
+# %% ../nbs/11_experiment.ipynb #9a349c73
 class ExperimentRun:
     "One experiment: its folder, models and the user's overrides; the steps of the pipeline as methods."
-    def __init__(self, exp_dir, models, experiment, overrides, model_overrides, mode):
+    def __init__(self, exp_dir, models, experiment, overrides, model_overrides, mode, experiments_root=None,
+                 lock: Optional[ExperimentLock] = None):
         self.exp_dir, self.models, self.experiment = Path(exp_dir), list(models), experiment
         self.overrides, self.model_overrides, self.mode = overrides, model_overrides or {}, mode
-        self.status = ExperimentStatus(self.exp_dir)
+        self.experiments_root = Path(experiments_root) if experiments_root else self.exp_dir.parent
+        self.status, self.lock = ExperimentStatus(self.exp_dir), lock
 
     def overrides_for(self, model: str) -> dict:
-        return {**self.overrides, **normalize_overrides(self.model_overrides.get(model) or {})}
+        "The run's overrides with `model`'s own on top (keeping which keys were given under a foreign name)."
+        merged = normalize_overrides(self.overrides)
+        merged.update(normalize_overrides(self.model_overrides.get(model) or {}))
+        return merged
+
+    def config(self, model: Optional[str] = None) -> Config:
+        model = model or self.models[0]
+        return load_config(model, self.experiment, self.overrides_for(model)).config
 
     def __repr__(self):
         scale = self.status.read().get('scale')
-        banner = ("TINY SCALE: randomly initialised stand-ins of each architecture; scores show the code path, not model quality."
-                  if scale == 'tiny' else f"scale: {scale}")
+        banner = ("TINY SCALE: randomly initialised stand-ins of each architecture; scores show the code path, not "
+                  "model quality." if scale == 'tiny' else f"scale: {scale}")
         return f"Experiment {self.exp_dir}\n  models: {', '.join(self.models)}\n  mode: {self.mode}\n  {banner}"
 
     def show_diff(self):
         "Per model: requested values not in effect, with what won (also written to `config.diff.json`)."
+        import yaml
         diffs, effective, rows = {}, {}, []
         for m in self.models:
             ec, plan, hw = model_config(m, self.experiment, self.overrides_for(m))
             diffs[m] = ec.diff(); effective[m] = ec.to_dict()
             rows += [{'model': m, **r} for r in diffs[m]]
         write_json_atomic(self.exp_dir/'config.diff.json', diffs)
-        import yaml
-        (self.exp_dir/'config.effective.yaml').write_text(yaml.safe_dump(effective, sort_keys=False, allow_unicode=True))
+        write_text_atomic(self.exp_dir/'config.effective.yaml',
+                          yaml.safe_dump(effective, sort_keys=False, allow_unicode=True))
         n = len(self.overrides)
         if not rows: print(f"All {n} requested value(s) are in effect for every model.")
         return pd.DataFrame(rows, columns=['model', 'key', 'requested', 'effective', 'set_by'])
@@ -162,133 +355,368 @@ class ExperimentRun:
     def data_quality(self):
         "Quality report of the experiment's data (`data_quality.json`)."
         from dialsum_nb.data import load_splits, quality_report
-        cfg = load_config(self.models[0], self.experiment, self.overrides_for(self.models[0])).config
+        cfg = self.config()
         splits = load_splits(cfg.data)
-        report = quality_report(splits, cfg.data.quality_threshold) if cfg.data.validate_quality else {'skipped': 'data.validate_quality is false'}
+        report = (quality_report(splits, cfg.data.quality_threshold) if cfg.data.validate_quality
+                  else {'skipped': 'data.validate_quality is false'})
         write_json_atomic(self.exp_dir/'data_quality.json', report)
         return {k: report.get(k) for k in ('threshold', 'checks', 'below_threshold', 'skipped') if k in report}
 
-def prepare_experiment(models='all', mode: str = 'full', experiment: Optional[str] = None, experiment_name: Optional[str] = None,
-                       experiments_dir=None, overrides: Optional[dict] = None, model_overrides: Optional[dict] = None, **params) -> ExperimentRun:
-    "Resolve models, create (or reopen) the experiment folder, record the request."
+    def close(self):
+        "Release the folder's lock (the end of the process releases it too)."
+        if self.lock is not None: self.lock.release()
+
+def prepare_experiment(models='all', mode: str = 'full', experiment: Optional[str] = None,
+                       experiment_name: Optional[str] = None, experiments_dir=None, overrides=None,
+                       model_overrides=None, log=say, **params) -> ExperimentRun:
+    "Check the request, find or create the experiment folder, lock it, and record the request."
     import yaml
     names = resolve_model_names(models)
     user = user_overrides({'mode': mode, 'experiment_name': experiment_name, 'overrides': overrides, **params})
+    by_model = resolve_overrides_by_model(model_overrides, names)
     base = load_config(names[0], experiment, user).config
     root = Path(experiments_dir) if experiments_dir else repo_root()/base.experiments_dir
     exp_dir = experiment_dir(root, base.mode, names, experiment_name)
-    exp_dir.mkdir(parents=True, exist_ok=True)
-    requested = {'models': names, 'experiment': experiment, 'overrides': user, 'model_overrides': model_overrides or {}}
-    (exp_dir/'config.requested.yaml').write_text(yaml.safe_dump(requested, sort_keys=False, allow_unicode=True))
-    ExperimentStatus(exp_dir).init(names, scale=base.scale, mode=base.mode, experiment=experiment,
-                                   created=ExperimentStatus(exp_dir).read().get('created') or dt.datetime.now().isoformat(timespec='seconds'))
-    return ExperimentRun(exp_dir, names, experiment, user, model_overrides, base.mode)
+    lock = ExperimentLock(exp_dir).acquire()  # before anything is written: a second run stops here
+    if lock.previous and lock.previous.get('pid') != os.getpid():
+        log(f"[experiment] took over the lock of PID {lock.previous.get('pid')} on {lock.previous.get('host')} "
+            f"(since {lock.previous.get('started')}): that run ended without releasing it")
+    requested = {'models': names, 'experiment': experiment, 'overrides': dict(user),
+                 'model_overrides': {m: dict(v) for m, v in by_model.items()}}
+    write_text_atomic(exp_dir/'config.requested.yaml', yaml.safe_dump(requested, sort_keys=False, allow_unicode=True))
+    status = ExperimentStatus(exp_dir)
+    status.init(names, scale=base.scale, mode=base.mode, experiment=experiment,
+                created=status.read().get('created') or dt.datetime.now().isoformat(timespec='seconds'))
+    log(f"[experiment] {exp_dir} · {', '.join(names)} · mode {base.mode} · scale {base.scale}")
+    return ExperimentRun(exp_dir, names, experiment, user, by_model, base.mode, experiments_root=root, lock=lock)
 
-# %% ../nbs/11_experiment.ipynb #9a349c73
+# %% ../nbs/11_experiment.ipynb #273dd256
 MODEL_RUN_NOTEBOOK = 'nbs/model_run.ipynb'
+KERNEL_ARGUMENTS = ['--IPKernelApp.log_level=ERROR']  # no "running over TCP without encryption" line per model
 
-def run_models(run: ExperimentRun, kernel_name: str = 'python3', log=print) -> pd.DataFrame:
-    "Run every model not yet `done`, each in its own kernel; failures are recorded and the next model starts."
+def as_given(overrides: dict) -> dict:
+    "Overrides keyed as the user gave them (an HF / PEFT alias stays an alias), so the model's kernel records it so."
+    aliases = getattr(overrides, 'aliases', {}) or {}
+    return {aliases.get(k, k): v for k, v in overrides.items()}
+
+def keep_executed_notebook(tmp: Path, out: Path) -> Optional[str]:
+    "Move papermill's output `tmp` to `out` if it is a readable notebook; else remove it and say why."
+    import nbformat
+    if not tmp.exists(): return f"{out.name} was not written (papermill wrote no output)"
+    try:
+        nbformat.read(str(tmp), as_version=4)
+        os.replace(tmp, out); return None
+    except Exception as e:
+        tmp.unlink(missing_ok=True)
+        return f"{out.name} was not replaced: papermill's output was unreadable ({type(e).__name__}: {e})"
+
+def _failure_line(model: str, info: dict) -> str:
+    return f"[{model}] FAILED: {info.get('category')} → {info.get('fix')}"
+
+def run_one_model(run: ExperimentRun, model: str, kernel_name: str = 'python3', log=say) -> dict:
+    "Run `model`'s notebook in its own kernel; returns its status entry (`done` or `failed` with the cause)."
     import papermill as pm
-    if run.mode == 'report': log("mode 'report': no model is run; the report is rebuilt from the folder"); return run.status.table()
-    nb = repo_root()/MODEL_RUN_NOTEBOOK
+    mdir = run.exp_dir/'models'/model; mdir.mkdir(parents=True, exist_ok=True)
+    out, tmp = mdir/'run.ipynb', mdir/'.run.tmp.ipynb'
+    t0 = time.time()
+    run.status.update(model, state='running', started=dt.datetime.now().isoformat(timespec='seconds'), started_ts=t0)
+    log(f"[{model}] started")
+    error = None
+    try:
+        pm.execute_notebook(str(repo_root()/MODEL_RUN_NOTEBOOK), str(tmp), kernel_name=kernel_name, progress_bar=False,
+                            cwd=str(run.exp_dir), extra_arguments=KERNEL_ARGUMENTS,
+                            parameters={'exp_dir': str(run.exp_dir.resolve()), 'model': model,
+                                        'experiment': run.experiment,
+                                        'overrides_json': json.dumps(as_given(run.overrides_for(model)), default=str)})
+    except Exception as e: error = e
+    problem = keep_executed_notebook(tmp, out)
+    if problem: log(f"[{model}] {problem}")
+    info = run.status.model(model)
+    if error is None and info.get('state') == 'done':
+        score = info.get('dev_score')
+        log(f"[{model}] done in {time.time() - t0:.0f} s · dev {score:.2f}" if isinstance(score, (int, float))
+            else f"[{model}] done in {time.time() - t0:.0f} s · no dev score")
+        return info
+    if not (info.get('state') == 'failed' and (info.get('finished_ts') or 0) >= t0):  # the kernel could not record it
+        text = (_trace(error) if error is not None
+                else f"the model notebook ended with state {info.get('state')!r} instead of 'done'")
+        info = record_failure(run.exp_dir, model, text=text)
+    log(_failure_line(model, info))
+    return info
+
+def run_models(run: ExperimentRun, kernel_name: str = 'python3', log=say) -> pd.DataFrame:
+    "Run every model not yet `done`, each in its own kernel; failures are recorded and the next model starts."
+    if run.mode == 'report':
+        log("mode 'report': no model is run; the report is rebuilt from the folder"); return run.status.table()
+    rerun = run.config().rerun_done or run.mode == 'predict'
     for m in run.models:
-        state = run.status.model(m).get('state')
-        if state == 'done': log(f"[{m}] done in an earlier run: skipped"); continue
-        if state in ('running', 'failed'): log(f"[{m}] was {state}: running again (resumes from its last checkpoint if any)")
-        out = run.exp_dir/'models'/m/'run.ipynb'; out.parent.mkdir(parents=True, exist_ok=True)
-        t0 = time.time()
         try:
-            pm.execute_notebook(str(nb), str(out), kernel_name=kernel_name, progress_bar=False, cwd=str(run.exp_dir),
-                                parameters={'exp_dir': str(run.exp_dir.resolve()), 'model': m, 'experiment': run.experiment,
-                                            'overrides_json': json.dumps(run.overrides_for(m), default=str)})
-        except Exception as e:
-            info = run.status.model(m)
-            if info.get('state') != 'failed':  # the kernel could not record it itself (dead kernel, papermill error)
-                text = f"{type(e).__name__}: {e}"
-                info = record_failure(run.exp_dir, m, text=text)
-            log(f"[{m}] FAILED after {time.time() - t0:.0f} s — {info.get('category')}: {info.get('cause')}. Fix: {info.get('fix')}")
-            continue
-        log(f"[{m}] done in {time.time() - t0:.0f} s, dev score {run.status.model(m).get('dev_score')}")
+            state = run.status.model(m).get('state')
+            if state == 'done' and not rerun: log(f"[{m}] done in an earlier run: skipped"); continue
+            if state in ('running', 'failed'):
+                log(f"[{m}] was {state}: running again (resumes from its last checkpoint if any)")
+            run_one_model(run, m, kernel_name, log)
+        except Exception as e:  # recording itself failed (a full disk): say so and go on with the next model
+            log(f"[{m}] FAILED and could not be recorded: {type(e).__name__}: {e}")
     if 'llm_api' not in run.models:
-        cfg = load_config(run.models[0], run.experiment, run.overrides).config
-        if cfg.llm_api.enabled: run_llm_api_model(run, log=log)
+        try:
+            if run.config().llm_api.enabled: run_llm_api_model(run, log=log)
+        except Exception as e: log(f"[llm_api] FAILED and could not be recorded: {type(e).__name__}: {e}")
     return run.status.table()
 
-def run_llm_api_model(run: ExperimentRun, log=print, name: str = 'llm_api'):
+def run_llm_api_model(run: ExperimentRun, log=say, name: str = 'llm_api'):
     "The LLM API as one more model: dev and test predictions saved like any other model's."
     from dialsum_nb.llm_api import LLMSummarizer
     from dialsum_nb.data import load_splits
     from dialsum_nb.generate import write_predictions
     st = run.status
     if st.model(name).get('state') == 'done': log(f"[{name}] done in an earlier run: skipped"); return
-    st.init([name]); st.update(name, state='running', started_ts=time.time(), started=dt.datetime.now().isoformat(timespec='seconds'))
     t0, mdir = time.time(), run.exp_dir/'models'/name
+    st.init([name])
+    st.update(name, state='running', started_ts=t0, started=dt.datetime.now().isoformat(timespec='seconds'))
+    log(f"[{name}] started")
     try:
-        cfg = load_config(run.models[0], run.experiment, run.overrides).config
+        cfg = run.config()
         splits = load_splits(cfg.data)
-        summarizer = LLMSummarizer(cfg.llm_api, train_df=splits['train'], cache_dir=cfg.llm_api.cache_dir or run.exp_dir/'llm_cache')
+        summarizer = LLMSummarizer(cfg.llm_api, train_df=splits['train'],
+                                   cache_dir=cfg.llm_api.cache_dir or run.exp_dir/'llm_cache')
         for split in ('dev', 'test'):
             df = splits[split]
             preds = summarizer.summarize(list(df['dialogue']), fnames=list(df['fname']))
             write_predictions(mdir/f'predictions_{split}.csv', pd.DataFrame({'fname': df['fname'], 'summary': preds}))
-        scores = {'dev': score_predictions(pd.read_csv(mdir/'predictions_dev.csv', keep_default_na=False), splits['dev']), 'scale': 'api',
-                  'model': name, 'llm_model': cfg.llm_api.model, 'train_seconds': round(time.time() - t0, 1)}
+        dev = pd.read_csv(mdir/'predictions_dev.csv', keep_default_na=False)
+        scores = {'dev': score_predictions(dev, splits['dev']), 'scale': 'api', 'model': name,
+                  'llm_model': cfg.llm_api.model, 'train_seconds': round(time.time() - t0, 1)}
         write_json_atomic(mdir/'scores.json', scores)
         st.update(name, state='done', seconds=round(time.time() - t0, 1), dev_score=scores['dev']['score'])
-        log(f"[{name}] done: dev score {scores['dev']['score']:.2f}")
+        log(f"[{name}] done in {time.time() - t0:.0f} s · dev {scores['dev']['score']:.2f}")
     except Exception as e:
-        info = record_failure(run.exp_dir, name, e)
-        log(f"[{name}] FAILED — {info.get('category')}: {info.get('cause')}. Fix: {info.get('fix')}")
+        log(_failure_line(name, record_failure(run.exp_dir, name, e)))
 
-# %% ../nbs/11_experiment.ipynb #273dd256
+# %% ../nbs/11_experiment.ipynb #60fa93be
+class NoSubmissionError(RuntimeError): pass
+
 def tta_results(exp_dir) -> pd.DataFrame:
     "Per model: dev score with and without TTA (`tta/results.csv`)."
+    from dialsum_nb.data import write_csv_atomic
     rows = []
     for p in sorted((Path(exp_dir)/'models').glob('*/scores.json')):
         s = read_json(p)
-        if 'dev_tta' in s:
-            rows.append({'model': p.parent.name, 'dev_score': s['dev']['score'], 'dev_score_tta': s['dev_tta']['score'],
-                         'gain': s['dev_tta']['score'] - s['dev']['score']})
+        if 'dev_tta' in s and 'dev' in s:
+            base = s.get('dev_tta_baseline', s['dev'])
+            rows.append({'model': p.parent.name, 'dev_score': base['score'], 'dev_score_tta': s['dev_tta']['score'],
+                         'gain': s['dev_tta']['score'] - base['score']})
     df = pd.DataFrame(rows, columns=['model', 'dev_score', 'dev_score_tta', 'gain'])
-    if rows: (Path(exp_dir)/'tta').mkdir(exist_ok=True); df.to_csv(Path(exp_dir)/'tta'/'results.csv', index=False)
+    if rows: write_csv_atomic(df, Path(exp_dir)/'tta'/'results.csv')
     return df
 
 def single_model_scores(exp_dir) -> pd.DataFrame:
-    "Dev score of every model that has one."
-    rows = [{'source': p.parent.name, 'dev_score': read_json(p)['dev']['score']} for p in sorted((Path(exp_dir)/'models').glob('*/scores.json'))]
-    return pd.DataFrame(rows, columns=['source', 'dev_score'])
+    "Every finished model with test predictions, best dev score first (models without a finite dev score last)."
+    rows, states = [], {m: v.get('state') for m, v in ExperimentStatus(exp_dir).read()['models'].items()}
+    for p in sorted((Path(exp_dir)/'models').glob('*/predictions_test.csv')):
+        if states.get(p.parent.name, 'done') != 'done': continue  # a failed rerun's old files are not its result
+        scores = read_json(p.parent/'scores.json', {}) or {}
+        dev = (scores.get('dev') or {}).get('score')
+        rows.append({'source': p.parent.name, 'dev_score': float(dev) if isinstance(dev, (int, float)) else np.nan,
+                     'path': str(p.relative_to(exp_dir))})
+    df = pd.DataFrame(rows, columns=['source', 'dev_score', 'path'])
+    return df.sort_values(['dev_score', 'source'], ascending=[False, True], na_position='last').reset_index(drop=True)
 
-def finish_experiment(run: ExperimentRun, log=print) -> pd.DataFrame:
-    "Ensembles, TTA table, `submission.csv` and the executed report; returns the per-model status table."
-    from dialsum_nb.data import load_splits, write_submission, check_submission
-    from dialsum_nb.report import build_report
-    if run.mode == 'report':
-        if not any((run.exp_dir/'models').glob('*/metrics.jsonl')):
-            raise FileNotFoundError(f"mode 'report' rebuilds the report of an existing experiment, but {run.exp_dir} has no model runs. "
-                                    "Pass -p experiment_name <the folder name of an earlier run> (and experiments_dir if it is elsewhere).")
-        log(f"report: {build_report(run.exp_dir)}"); return run.status.table()
-    cfg = load_config(run.models[0], run.experiment, run.overrides).config
-    splits = load_splits(cfg.data)
-    if run.mode == 'full':
-        done = [m for m, v in run.status.read()['models'].items() if v.get('state') == 'done']
-        if len(done) >= 1:
-            from dialsum_nb.ensemble import run_ensembles
-            res = run_ensembles(run.exp_dir, cfg.ensemble.strategies, splits['dev'], references_oof=splits['train'], weights=cfg.ensemble.weights)
-            log(res.to_string(index=False))
-        t = tta_results(run.exp_dir)
-        if len(t): log(t.to_string(index=False))
+# %% ../nbs/11_experiment.ipynb #7be387a0
+def _read_predictions(path) -> pd.DataFrame:
+    df = pd.read_csv(path, dtype={'fname': str, 'summary': str}, keep_default_na=False)
+    if 'candidate' in df.columns: df = df[df['candidate'] == 0]
+    return df[['fname', 'summary']]
+
+def complete_submission(sub: pd.DataFrame, test_df: pd.DataFrame, exp_dir, source: str) -> tuple[pd.DataFrame, dict]:
+    "`sub` in test order, one row per test fname; rows missing or empty filled from the next-best model (or the "
+    "dialogue's first sentence)."
+    sub = sub.drop_duplicates('fname', keep='first').set_index('fname')['summary'].astype(str)
+    fnames = list(test_df['fname'].astype(str))
+    out = pd.Series({f: sub.get(f, '') for f in fnames}, dtype=object)
+    filled, extra = {}, int((~sub.index.isin(fnames)).sum())
+    for other in single_model_scores(exp_dir)['source']:
+        need = [f for f in fnames if not str(out[f]).strip()]
+        if not need: break
+        if other == source: continue
+        preds = _read_predictions(Path(exp_dir)/'models'/other/'predictions_test.csv').set_index('fname')['summary']
+        got = [f for f in need if str(preds.get(f, '')).strip()]
+        for f in got: out[f] = preds[f]
+        if got: filled[other] = len(got)
+    left = [f for f in fnames if not str(out[f]).strip()]
+    if left and 'dialogue' in test_df.columns:  # no model has a summary: the dialogue's first sentence, counted
+        from dialsum_nb.generate import summary_fallback
+        dialogues = dict(zip(test_df['fname'].astype(str), test_df['dialogue']))
+        for f in left: out[f] = summary_fallback(dialogues[f])
+        n_first = sum(bool(str(out[f]).strip()) for f in left)
+        if n_first: filled['first_sentence'] = n_first
+        left = [f for f in fnames if not str(out[f]).strip()]
+    note = {'filled_from': filled, 'unfilled': left, 'extra_rows_dropped': extra}
+    return pd.DataFrame({'fname': fnames, 'summary': list(out.values)}), note
+
+# %% ../nbs/11_experiment.ipynb #f3138283
+def _call_choose_submission(exp_dir, ensemble_cfg) -> tuple[str, pd.DataFrame, dict]:
+    "`ensemble.choose_submission` as the contract has it: `(source, test predictions, status's submission dict)`."
+    import inspect
     from dialsum_nb.ensemble import choose_submission
-    select = cfg.ensemble.select
-    singles = single_model_scores(run.exp_dir)
-    if select == 'best' and not (run.exp_dir/'ensemble'/'results.csv').exists():  # no ensembles ran: the best single model
-        if singles.empty: raise RuntimeError(f"No model of {run.exp_dir} has dev scores: every model failed? See status.json.")
-        select = singles.sort_values('dev_score', ascending=False).iloc[0]['source']
-    source, sub = choose_submission(run.exp_dir, select)
-    check_submission(sub, splits['test'])
-    write_submission(sub, run.exp_dir/'submission.csv')
-    run.status.set_meta(submission_source=str(source))
-    log(f"submission.csv from {source}")
-    path = build_report(run.exp_dir)
-    log(f"report: {path}")
+    kw = ({'allow_optimistic': ensemble_cfg.allow_optimistic}
+          if 'allow_optimistic' in inspect.signature(choose_submission).parameters else {})
+    res = choose_submission(exp_dir, ensemble_cfg.select, **kw)
+    source, sub = res[0], res[1]
+    info = dict(res[2]) if len(res) > 2 and res[2] else {}
+    if not info:  # an older choose_submission without the dict: describe the choice from the folder
+        is_model = (Path(exp_dir)/'models'/str(source)/'predictions_test.csv').exists()
+        info = {'source': str(source), 'kind': 'model' if is_model else 'ensemble',
+                'reason': f"ensemble.select={ensemble_cfg.select!r}",
+                'path': f"models/{source}/predictions_test.csv" if is_model else f"ensemble/{source}_test.csv"}
+    info.setdefault('source', str(source))
+    return str(source), sub, info
+
+def write_best_submission(exp_dir, ensemble_cfg, test_df, skipped: list, log=say) -> dict:
+    "Write `submission.csv` from the best thing that exists; returns status's `submission` entry."
+    from dialsum_nb.data import write_submission
+    exp_dir = Path(exp_dir)
+    singles = single_model_scores(exp_dir)
+    if singles.empty: raise NoSubmissionError("no model produced test predictions")
+    try: source, sub, info = _call_choose_submission(exp_dir, ensemble_cfg)
+    except Exception as e:
+        category, cause, fix = _classify(_trace(e))
+        best = singles.iloc[0]
+        skipped.append({'what': f"ensemble.choose_submission (select={ensemble_cfg.select!r})",
+                        'why': f"{category}: {cause}; submitted the best single model by dev score instead"})
+        source, sub = best['source'], _read_predictions(exp_dir/best['path'])
+        info = {'source': source, 'kind': 'model', 'path': best['path'], 'optimistic': len(singles) > 1,
+                'dev_score': None if pd.isna(best['dev_score']) else float(best['dev_score']),
+                'reason': f"choose_submission failed ({cause}); best single model by dev score (a choice made on dev)"}
+    if info.get('dev_score') is None and info.get('kind') == 'model':
+        hit = singles[singles.source == source]
+        if len(hit) and not pd.isna(hit.iloc[0]['dev_score']): info['dev_score'] = float(hit.iloc[0]['dev_score'])
+    sub, note = complete_submission(sub, test_df, exp_dir, source)
+    if note['unfilled']:
+        raise NoSubmissionError(f"{len(note['unfilled'])} test dialogue(s) have no non-empty summary in any model's "
+                                f"predictions and no dialogue to fall back on (e.g. {note['unfilled'][:3]})")
+    write_submission(sub, exp_dir/'submission.csv', test_df)
+    info.update(file='submission.csv', filled_from=note['filled_from'] or None)
+    if note['filled_from']:
+        n = sum(note['filled_from'].values())
+        skipped.append({'what': f"{n} test row(s) of {source}",
+                        'why': f"missing or empty; filled from {note['filled_from']}"})
+        log(f"[submission] {n} row(s) missing or empty in {source}: filled from {note['filled_from']}")
+    return info
+
+# %% ../nbs/11_experiment.ipynb #6c3c0fb8
+def fallback_report_html(exp_dir, error: dict) -> Path:
+    "A short `report.html` when the full report failed: the failure with its fix, the status and the submission."
+    import html
+    st = read_json(Path(exp_dir)/'status.json', {}) or {}
+    table = ExperimentStatus(exp_dir).table().drop(columns=['resumed_from']).to_html(index=False, na_rep='')
+    sub = st.get('submission') or {}
+    body = (f"<h1>{html.escape(Path(exp_dir).name)}</h1><p><b>The full report could not be built.</b> "
+            f"{html.escape(str(error.get('category')))}: {html.escape(str(error.get('cause')))}<br>Fix: "
+            f"{html.escape(str(error.get('fix')))}<br>Traceback: report_error.log; rebuild with mode 'report'.</p>"
+            f"<h2>Submission</h2><p>{html.escape(json.dumps(sub, ensure_ascii=False)) if sub else 'none'}</p>"
+            f"<h2>Models</h2>{table}<h2>Skipped</h2><ul>" +
+            ''.join(f"<li>{html.escape(str(s['what']))}: {html.escape(str(s['why']))}</li>"
+                    for s in st.get('skipped') or [])
+            + "</ul>")
+    page = f"<!DOCTYPE html><html><meta charset='utf-8'><body>{body}</body></html>"
+    return write_text_atomic(Path(exp_dir)/'report.html', page)
+
+def build_report_recorded(run: ExperimentRun, log=say) -> Optional[dict]:
+    "Build the report; on failure record (category, cause, fix), keep the traceback and write a short report.html."
+    import inspect
+    try:
+        from dialsum_nb.report import build_report
+        kw = ({'experiments_root': run.experiments_root}
+              if 'experiments_root' in inspect.signature(build_report).parameters else {})
+        build_report(run.exp_dir, **kw)
+        return None
+    except Exception as e:
+        text = _trace(e)
+        category, cause, fix = _classify(text, folder=run.exp_dir)
+        error = {'category': category, 'cause': cause, 'fix': fix}
+        for write in (lambda: write_text_atomic(run.exp_dir/'report_error.log', text),
+                      lambda: run.status.set_meta(report_error=error),
+                      lambda: fallback_report_html(run.exp_dir, error)):
+            try: write()
+            except Exception as e2: log(f"[report] could not record the report's failure: {type(e2).__name__}: {e2}")
+        return error
+
+# %% ../nbs/11_experiment.ipynb #9d8d7922
+def _final_lines(run: ExperimentRun, submission: Optional[dict], report_error: Optional[dict], log=say):
+    log(f"[experiment] {run.exp_dir}")
+    html_path = run.exp_dir/'report.html'
+    log(f"[report] {html_path}" if report_error is None else
+        f"[report] FAILED: {report_error['category']} → {report_error['fix']} (a short {html_path} says so)")
+    if submission:
+        score = submission.get('dev_score')
+        log(f"[submission] {run.exp_dir/'submission.csv'} ← {submission.get('kind')} {submission.get('source')}"
+            + (f" · dev {score:.2f}" if isinstance(score, (int, float)) else '')
+            + (' (optimistic: chosen on dev)' if submission.get('optimistic') else ''))
+
+def finish_experiment(run: ExperimentRun, log=say) -> pd.DataFrame:
+    "Ensembles, TTA table, `submission.csv` and the report, each recorded if it fails; returns the status table."
+    from dialsum_nb.data import load_splits
+    if run.mode == 'report':
+        models_dir = run.exp_dir/'models'
+        if not any(models_dir.glob('*/scores.json')) and not any(models_dir.glob('*/metrics.jsonl')):
+            raise FileNotFoundError(f"mode 'report' rebuilds the report of an existing experiment, but {run.exp_dir} "
+                                    "has no model runs. Pass -p experiment_name <the folder name of an earlier "
+                                    "run> (and experiments_dir if it is elsewhere).")
+        error = build_report_recorded(run, log)
+        _final_lines(run, run.status.read().get('submission'), error, log)
+        return run.status.table()
+    cfg = run.config()
+    splits = load_splits(cfg.data)
+    skipped = [{'what': f"model {m}", 'why': f"{v.get('category')}: {v.get('cause')} (fix: {v.get('fix')})"}
+               for m, v in run.status.read()['models'].items() if v.get('state') == 'failed']
+    if run.mode in ('full', 'predict'):
+        try:
+            res = _run_ensembles(run, cfg, splits)
+            skipped += [{'what': f"ensemble {r.strategy}", 'why': r.skipped_reason}
+                        for r in res.itertuples() if isinstance(r.skipped_reason, str) and r.skipped_reason]
+            ran = res[res['dev_score'].notna()] if len(res) else res
+            log("[ensembles] " + (', '.join(f"{r.strategy} {r.dev_score:.2f}" for r in ran.itertuples()) if len(ran)
+                                  else 'none ran (see [skipped])'))
+        except Exception as e:
+            category, cause, fix = _classify(_trace(e))
+            skipped.append({'what': 'ensembles', 'why': f"{category}: {cause} (fix: {fix})"})
+            log(f"[ensembles] FAILED: {category} → {fix}")
+        try: tta_results(run.exp_dir)
+        except Exception as e: skipped.append({'what': 'tta/results.csv', 'why': f"{type(e).__name__}: {e}"})
+    else: skipped.append({'what': 'ensembles and TTA', 'why': f"mode {run.mode!r} runs none"})
+    submission, nothing = None, None
+    try: submission = write_best_submission(run.exp_dir, cfg.ensemble, splits['test'], skipped, log)
+    except NoSubmissionError as e: nothing = str(e)
+    except Exception as e:
+        category, cause, fix = _classify(_trace(e), folder=run.exp_dir)
+        nothing = f"writing submission.csv failed: {category}: {cause} (fix: {fix})"
+    if nothing:
+        skipped.append({'what': 'submission.csv', 'why': nothing})
+        if (run.exp_dir/'submission.csv').exists():  # an earlier run's file would contradict the status
+            try:
+                os.replace(run.exp_dir/'submission.csv', run.exp_dir/'submission.previous.csv')
+                skipped.append({'what': "an earlier run's submission.csv", 'why': 'moved to submission.previous.csv'})
+            except OSError as e: log(f"[submission] an earlier run's submission.csv could not be moved aside: {e}")
+    for s in skipped[:20]: log(f"[skipped] {s['what']}: {s['why']}")
+    try: run.status.set_meta(submission=submission, skipped=skipped, report_error=None)
+    except Exception as e: log(f"[status] status.json not updated: {type(e).__name__}: {e}")
+    error = build_report_recorded(run, log)
+    _final_lines(run, submission, error, log)
+    if nothing:
+        causes = '; '.join(f"{m}: {v.get('category')} → {v.get('fix')}"
+                           for m, v in run.status.read()['models'].items() if v.get('state') != 'done')
+        raise NoSubmissionError(f"Nothing to submit for {run.exp_dir}: {nothing}. {causes}. Fix those and rerun the "
+                                f"same command: finished models are kept.")
     return run.status.table()
+
+def _run_ensembles(run: ExperimentRun, cfg: Config, splits: dict) -> pd.DataFrame:
+    "`ensemble.run_ensembles` with the contract's arguments (the older signature until that change is merged)."
+    import inspect
+    from dialsum_nb.ensemble import run_ensembles
+    if 'ensemble_cfg' in inspect.signature(run_ensembles).parameters:
+        specs = {m: run.config(m).model for m in run.models}
+        return run_ensembles(run.exp_dir, cfg.ensemble, splits['dev'], splits['train'], splits['test'], cfg.generation,
+                             specs, cfg.train.max_source_length, cfg.metric.punctuation)
+    return run_ensembles(run.exp_dir, cfg.ensemble.strategies, splits['dev'], references_oof=splits['train'],
+                         weights=cfg.ensemble.weights)
