@@ -158,13 +158,10 @@ _ANSI = re.compile(r'\x1b\[[0-9;]*[A-Za-z]')
 
 def _classify(text: str, folder=None) -> tuple[str, str, str]:
     "`report.classify_error` (on the text without terminal colours), or the last line if the classifier itself fails."
-    import inspect
     text = _ANSI.sub('', text or '')
     try:
         from dialsum_nb.report import classify_error
-        if folder is not None and 'folder' in inspect.signature(classify_error).parameters:  # disk_full quotes GB
-            return classify_error(text, folder=folder)
-        return classify_error(text)
+        return classify_error(text, folder=folder)  # with the folder, a full disk's fix quotes the GB to free
     except Exception as e:
         last = text.strip().splitlines()[-1][:300] if text.strip() else 'no error text'
         return 'unknown', f"{last} (the error classifier failed: {type(e).__name__}: {e})", "read error.log"
@@ -280,15 +277,7 @@ def resolve_overrides_by_model(model_overrides, models) -> dict:
     "`model_overrides` keyed by this run's model names (resolved like `models`); unknown or absent names are errors."
     from dialsum_nb import config
     mapping = parse_mapping(model_overrides, 'model_overrides')
-    if hasattr(config, 'resolve_model_overrides'): resolved = config.resolve_model_overrides(mapping)
-    else:
-        resolved = {}
-        for key, values in mapping.items():
-            try: names = resolve_model_names([str(key)])
-            except ValueError as e: raise ValueError(f"model_overrides key {key!r}: {e}") from None
-            for name in names:
-                own = normalize_overrides(parse_mapping(values, f'model_overrides.{key}'))
-                resolved[name] = {**resolved.get(name, {}), **own}
+    resolved = config.resolve_model_overrides(mapping)
     absent = [m for m in resolved if m not in models]
     if absent:
         raise ValueError(f"model_overrides names {', '.join(absent)}, not among this run's models "
@@ -557,20 +546,9 @@ def complete_submission(sub: pd.DataFrame, test_df: pd.DataFrame, exp_dir, sourc
 # %% ../nbs/11_experiment.ipynb #f3138283
 def _call_choose_submission(exp_dir, ensemble_cfg) -> tuple[str, pd.DataFrame, dict]:
     "`ensemble.choose_submission` as the contract has it: `(source, test predictions, status's submission dict)`."
-    import inspect
     from dialsum_nb.ensemble import choose_submission
-    kw = ({'allow_optimistic': ensemble_cfg.allow_optimistic}
-          if 'allow_optimistic' in inspect.signature(choose_submission).parameters else {})
-    res = choose_submission(exp_dir, ensemble_cfg.select, **kw)
-    source, sub = res[0], res[1]
-    info = dict(res[2]) if len(res) > 2 and res[2] else {}
-    if not info:  # an older choose_submission without the dict: describe the choice from the folder
-        is_model = (Path(exp_dir)/'models'/str(source)/'predictions_test.csv').exists()
-        info = {'source': str(source), 'kind': 'model' if is_model else 'ensemble',
-                'reason': f"ensemble.select={ensemble_cfg.select!r}",
-                'path': f"models/{source}/predictions_test.csv" if is_model else f"ensemble/{source}_test.csv"}
-    info.setdefault('source', str(source))
-    return str(source), sub, info
+    source, sub, info = choose_submission(exp_dir, ensemble_cfg.select, allow_optimistic=ensemble_cfg.allow_optimistic)
+    return str(source), sub, dict(info)
 
 def write_best_submission(exp_dir, ensemble_cfg, test_df, skipped: list, log=say) -> dict:
     "Write `submission.csv` from the best thing that exists; returns status's `submission` entry."
@@ -624,12 +602,9 @@ def fallback_report_html(exp_dir, error: dict) -> Path:
 
 def build_report_recorded(run: ExperimentRun, log=say) -> Optional[dict]:
     "Build the report; on failure record (category, cause, fix), keep the traceback and write a short report.html."
-    import inspect
     try:
         from dialsum_nb.report import build_report
-        kw = ({'experiments_root': run.experiments_root}
-              if 'experiments_root' in inspect.signature(build_report).parameters else {})
-        build_report(run.exp_dir, **kw)
+        build_report(run.exp_dir, experiments_root=run.experiments_root)
         return None
     except Exception as e:
         text = _trace(e)
@@ -711,12 +686,9 @@ def finish_experiment(run: ExperimentRun, log=say) -> pd.DataFrame:
     return run.status.table()
 
 def _run_ensembles(run: ExperimentRun, cfg: Config, splits: dict) -> pd.DataFrame:
-    "`ensemble.run_ensembles` with the contract's arguments (the older signature until that change is merged)."
-    import inspect
+    "`ensemble.run_ensembles` over the saved predictions; token averaging decodes with each model's own settings."
     from dialsum_nb.ensemble import run_ensembles
-    if 'ensemble_cfg' in inspect.signature(run_ensembles).parameters:
-        specs = {m: run.config(m).model for m in run.models}
-        return run_ensembles(run.exp_dir, cfg.ensemble, splits['dev'], splits['train'], splits['test'], cfg.generation,
-                             specs, cfg.train.max_source_length, cfg.metric.punctuation)
-    return run_ensembles(run.exp_dir, cfg.ensemble.strategies, splits['dev'], references_oof=splits['train'],
-                         weights=cfg.ensemble.weights)
+    configs = {m: run.config(m) for m in run.models}
+    return run_ensembles(run.exp_dir, cfg.ensemble, splits['dev'], splits['train'], splits['test'],
+                         {m: c.generation for m, c in configs.items()}, {m: c.model for m, c in configs.items()},
+                         {m: c.train.max_source_length for m, c in configs.items()}, cfg.metric.punctuation)
