@@ -16,7 +16,7 @@ __all__ = ['PIPELINE_PARAMETERS', 'MODEL_RUN_NOTEBOOK', 'KERNEL_ARGUMENTS', 'say
            'run_label', 'find_experiment', 'experiment_dir', 'ExperimentInUse', 'ExperimentLock', 'ExperimentStatus',
            'record_failure', 'score_predictions', 'model_config', 'parameter_hint', 'check_pipeline_parameters',
            'repo_root', 'parse_mapping', 'user_overrides', 'resolve_overrides_by_model', 'ExperimentRun',
-           'prepare_experiment', 'as_given', 'keep_executed_notebook', 'run_one_model', 'run_models',
+           'prepare_experiment', 'as_given', 'keep_executed_notebook', 'launch_model', 'run_one_model', 'run_models',
            'run_llm_api_model', 'NoSubmissionError', 'tta_results', 'single_model_scores', 'complete_submission',
            'write_best_submission', 'fallback_report_html', 'build_report_recorded', 'finish_experiment']
 
@@ -402,6 +402,18 @@ def keep_executed_notebook(tmp: Path, out: Path) -> Optional[str]:
 def _failure_line(model: str, info: dict) -> str:
     return f"[{model}] FAILED: {info.get('category')} → {info.get('fix')}"
 
+def launch_model(exp_dir, model: str, experiment, overrides: dict, processes: int, log_path) -> Optional[Exception]:
+    "`accelerate launch` `dialsum-train` for `model` on `processes` processes; None, or the error when it failed."
+    import subprocess
+    from dialsum_nb.train_cli import launch_command
+    cmd = launch_command(exp_dir, model, experiment, overrides, processes)
+    with open(log_path, 'w') as log_file:  # the processes' output, as the model's notebook would have kept it
+        code = subprocess.run(cmd, stdout=log_file, stderr=subprocess.STDOUT).returncode
+    if code == 0: return None
+    tail = Path(log_path).read_text(errors='replace')[-2000:]
+    return RuntimeError(f"accelerate launch of {model} on {processes} processes exited with {code}; "
+                        f"log: {log_path}\n{tail}")
+
 def run_one_model(run: ExperimentRun, model: str, kernel_name: str = 'python3', log=say) -> dict:
     "Run `model`'s notebook in its own kernel; returns its status entry (`done` or `failed` with the cause)."
     import papermill as pm
@@ -410,16 +422,20 @@ def run_one_model(run: ExperimentRun, model: str, kernel_name: str = 'python3', 
     t0 = time.time()
     run.status.update(model, state='running', started=dt.datetime.now().isoformat(timespec='seconds'), started_ts=t0)
     log(f"[{model}] started")
-    error = None
-    try:
-        pm.execute_notebook(str(repo_root()/MODEL_RUN_NOTEBOOK), str(tmp), kernel_name=kernel_name, progress_bar=False,
-                            cwd=str(run.exp_dir), extra_arguments=KERNEL_ARGUMENTS,
-                            parameters={'exp_dir': str(run.exp_dir.resolve()), 'model': model,
-                                        'experiment': run.experiment,
-                                        'overrides_json': json.dumps(as_given(run.overrides_for(model)), default=str)})
-    except Exception as e: error = e
-    problem = keep_executed_notebook(tmp, out)
-    if problem: log(f"[{model}] {problem}")
+    error, overrides = None, as_given(run.overrides_for(model))
+    processes = run.config(model).train.num_processes
+    if processes > 1:  # several processes: `accelerate launch` of the entry point instead of one kernel
+        error = launch_model(run.exp_dir, model, run.experiment, overrides, processes, mdir/'launch.log')
+    else:
+        try:
+            pm.execute_notebook(str(repo_root()/MODEL_RUN_NOTEBOOK), str(tmp), kernel_name=kernel_name,
+                                progress_bar=False, cwd=str(run.exp_dir), extra_arguments=KERNEL_ARGUMENTS,
+                                parameters={'exp_dir': str(run.exp_dir.resolve()), 'model': model,
+                                            'experiment': run.experiment,
+                                            'overrides_json': json.dumps(overrides, default=str)})
+        except Exception as e: error = e
+        problem = keep_executed_notebook(tmp, out)
+        if problem: log(f"[{model}] {problem}")
     info = run.status.model(model)
     if error is None and info.get('state') == 'done':
         score = info.get('dev_score')

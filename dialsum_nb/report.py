@@ -13,12 +13,12 @@ import pandas as pd
 import yaml
 
 # %% auto #0
-__all__ = ['STEP_COLUMNS', 'EVAL_COLUMNS', 'EVENT_KINDS', 'RUN_RULES', 'ERROR_RULES', 'GB', 'PIPELINE_ONLY_KEYS',
-           'BF16_TRACEBACK', 'SCORE_COLUMNS', 'SWEEP_SETTINGS', 'KIND_LABELS', 'SECTION_ERROR', 'REPORT_SECTIONS',
-           'WIDE_TABLES_CSS', 'read_metrics', 'fake_steps', 'progress_axis', 'finite_or_none', 'logging_gaps',
-           'loss_analysis', 'stability', 'lr_analysis', 'epochs_analysis', 'throughput', 'analyze_run',
-           'recommendations', 'folder_bytes', 'disk_space_fix', 'classify_error', 'ModelRun', 'Experiment',
-           'read_json_file', 'read_csv_file', 'read_effective', 'load_experiment', 'fake_experiment',
+__all__ = ['STEP_COLUMNS', 'EVAL_COLUMNS', 'EVENT_KINDS', 'RUN_RULES', 'ERROR_RULES', 'GB', 'INJECTED_KINDS',
+           'PIPELINE_ONLY_KEYS', 'BF16_TRACEBACK', 'SCORE_COLUMNS', 'SWEEP_SETTINGS', 'KIND_LABELS', 'SECTION_ERROR',
+           'REPORT_SECTIONS', 'WIDE_TABLES_CSS', 'read_metrics', 'fake_steps', 'progress_axis', 'finite_or_none',
+           'logging_gaps', 'loss_analysis', 'stability', 'lr_analysis', 'epochs_analysis', 'throughput', 'analyze_run',
+           'recommendations', 'folder_bytes', 'disk_space_fix', 'injected_cause', 'classify_error', 'ModelRun',
+           'Experiment', 'read_json_file', 'read_csv_file', 'read_effective', 'load_experiment', 'fake_experiment',
            'parse_requested_options', 'load_original_run', 'load_run', 'analyze_experiment', 'analysis_table',
            'status_table', 'errors_table', 'diff_table', 'effective_table', 'scores_table', 'best_single',
            'combined_table', 'quality_summary', 'recorded_submission', 'headline_caveats', 'headline_table',
@@ -450,11 +450,21 @@ def disk_space_fix(folder=None, text: str = '') -> str:
             f"{limit}{rerun}")
 
 # %% ../nbs/12_report.ipynb #e23b2f00
+INJECTED_KINDS = {'raise': 'an exception', 'oom': 'an out-of-memory', 'nan_loss': 'a NaN-loss',
+                  'dead_kernel': 'a killed-process', 'overflow': 'an fp16-overflow'}
+
+def injected_cause(text: str, cause: str) -> str:
+    "The injected fault's cause, naming which failure it simulates (`train.fault_injection: <kind>` in the text)."
+    kind = re.search(r"fault_injection: (\w+)", text)
+    what = INJECTED_KINDS.get(kind.group(1)) if kind else None
+    return f"{what} {cause[2:]}" if what else cause
+
 def classify_error(text: str | None, folder=None) -> tuple[str, str, str]:
     "(category, cause, fix) for an error message or traceback; `folder` lets the disk_full fix quote GB."
     text = text or ''
     for category, pattern, cause, fix in ERROR_RULES:
         if re.search(pattern, text, flags=re.IGNORECASE | re.DOTALL):
+            if category == 'injected_fault': cause = injected_cause(text, cause)
             return category, cause, fix if fix is not None else disk_space_fix(folder, text)
     last = next((line.strip() for line in reversed(text.strip().splitlines()) if line.strip()), '') or 'no error text'
     return ('unknown', f"unclassified error: {last[:300]}",

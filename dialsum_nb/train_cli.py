@@ -10,7 +10,7 @@ from typing import Optional, Sequence
 from .runner import run_model_guarded
 
 # %% auto #0
-__all__ = ['parse_train_args', 'train_cli']
+__all__ = ['parse_train_args', 'train_cli', 'launch_command']
 
 # %% ../nbs/11b_train_cli.ipynb #2d01cce8
 def parse_train_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
@@ -42,6 +42,16 @@ def train_cli(argv: Optional[Sequence[str]] = None) -> int:
               f"the traceback in {Path(args.exp_dir)/'models'/args.model/'error.log'}", file=sys.stderr)
         return 1
     return 0
+
+# %% ../nbs/11b_train_cli.ipynb #launchcmd01
+def launch_command(exp_dir, model: str, experiment: Optional[str], overrides: dict, processes: int) -> list[str]:
+    "The `accelerate launch` command that trains `model` of `exp_dir` on `processes` processes (what the pipeline runs)."
+    launch = [sys.executable, '-m', 'accelerate.commands.launch', '--multi_gpu', '--num_processes', str(processes),
+              '--num_machines', '1', '--mixed_precision', 'no',  # the precision plan is applied by train_model
+              '--dynamo_backend', 'no', '-m', 'dialsum_nb.train_cli']
+    args = ['--exp-dir', str(Path(exp_dir).resolve()), '--model', model, '--overrides-json', json.dumps(overrides)]
+    return launch + args + (['--experiment', experiment] if experiment else [])
+
 
 # %% ../nbs/11b_train_cli.ipynb #cb43c363
 if __name__ == '__main__' and getattr(globals().get('__spec__'), 'name', None) == 'dialsum_nb.train_cli':
