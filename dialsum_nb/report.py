@@ -1770,7 +1770,8 @@ def execute_notebook(nb, cwd, out_path: Path, timeout: int = 600):
     from dialsum_nb.data import write_text_atomic
     from nbclient import NotebookClient
     from nbclient.exceptions import CellExecutionError
-    client = NotebookClient(nb, kernel_name='python3', timeout=timeout, resources={'metadata': {'path': str(cwd)}})
+    client = NotebookClient(nb, kernel_name='python3', timeout=timeout, resources={'metadata': {'path': str(cwd)}},
+                            extra_arguments=['--IPKernelApp.log_level=ERROR'])  # no "running over TCP" line
     try: client.execute()
     except CellExecutionError as err:
         try: write_text_atomic(out_path, nbformat.writes(nb)); kept = 'the partly executed notebook is there'
@@ -1786,7 +1787,9 @@ WIDE_TABLES_CSS = ("<style>.jp-OutputArea-output, .jp-RenderedHTMLCommon { overf
 def report_html(nb) -> str:
     "The notebook as HTML without code cells or prompts; wide tables scroll instead of being cut off."
     from nbconvert import HTMLExporter
+    import logging
     exporter = HTMLExporter(exclude_input=True, exclude_input_prompt=True, exclude_output_prompt=True)
+    exporter.log.setLevel(logging.ERROR)  # not one "Alternative text is missing" line per report (charts have titles)
     body, _ = exporter.from_notebook_node(nb)
     return body.replace('</head>', WIDE_TABLES_CSS + '</head>', 1)
 
