@@ -18,7 +18,8 @@ __all__ = ['PIPELINE_PARAMETERS', 'MODEL_RUN_NOTEBOOK', 'KERNEL_ARGUMENTS', 'say
            'repo_root', 'parse_mapping', 'user_overrides', 'resolve_overrides_by_model', 'ExperimentRun',
            'prepare_experiment', 'as_given', 'keep_executed_notebook', 'launch_model', 'run_one_model', 'run_models',
            'run_llm_api_model', 'NoSubmissionError', 'tta_results', 'single_model_scores', 'complete_submission',
-           'write_best_submission', 'fallback_report_html', 'build_report_recorded', 'finish_experiment']
+           'write_best_submission', 'fallback_report_html', 'build_report_recorded', 'log_ensembles_to_wandb',
+           'finish_experiment']
 
 # %% ../nbs/11_experiment.ipynb #2052232b
 def say(line: str) -> None:
@@ -633,6 +634,23 @@ def build_report_recorded(run: ExperimentRun, log=say) -> Optional[dict]:
             except Exception as e2: log(f"[report] could not record the report's failure: {type(e2).__name__}: {e2}")
         return error
 
+# %% ../nbs/11_experiment.ipynb #wbens01
+def log_ensembles_to_wandb(exp_dir, cfg: Config, results: pd.DataFrame):
+    "The ensemble table as a `wandb.Table` in the run `<experiment>/ensembles` of the experiment's group."
+    if not cfg.tracking.wandb or cfg.tracking.wandb_mode == 'disabled' or results is None or results.empty: return None
+    import wandb
+    name, folder = Path(exp_dir).name, Path(exp_dir)/'ensemble'
+    folder.mkdir(parents=True, exist_ok=True)
+    os.environ.setdefault('WANDB_SILENT', 'true')
+    run = wandb.init(project=cfg.tracking.wandb_project, mode=cfg.tracking.wandb_mode, dir=str(folder),
+                     name=f"{name}/ensembles", group=name, job_type='ensemble', tags=[cfg.scale], reinit='create_new')
+    run.log({'ensemble/results': wandb.Table(dataframe=results.astype(str))})
+    ran = results[results['dev_score'].notna()]
+    run.summary.update({f"ensemble/{row.strategy}/dev_score": float(row.dev_score) for row in ran.itertuples()})
+    run.finish()
+    return folder/'wandb'
+
+
 # %% ../nbs/11_experiment.ipynb #9d8d7922
 def _final_lines(run: ExperimentRun, submission: Optional[dict], report_error: Optional[dict], log=say):
     log(f"[experiment] {run.exp_dir}")
@@ -669,6 +687,8 @@ def finish_experiment(run: ExperimentRun, log=say) -> pd.DataFrame:
             ran = res[res['dev_score'].notna()] if len(res) else res
             log("[ensembles] " + (', '.join(f"{r.strategy} {r.dev_score:.2f}" for r in ran.itertuples()) if len(ran)
                                   else 'none ran (see [skipped])'))
+            try: log_ensembles_to_wandb(run.exp_dir, cfg, res)
+            except Exception as e: skipped.append({'what': 'wandb ensemble table', 'why': f"{type(e).__name__}: {e}"})
         except Exception as e:
             category, cause, fix = _classify(_trace(e))
             skipped.append({'what': 'ensembles', 'why': f"{category}: {cause} (fix: {fix})"})
