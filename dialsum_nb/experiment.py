@@ -8,18 +8,17 @@ import json, os, sys, re, time, atexit, socket, difflib, traceback, warnings, da
 from pathlib import Path
 from typing import Optional
 import numpy as np, pandas as pd
-from .config import load_config, resolve_model_names, EffectiveConfig, normalize_overrides, Config
+from .config import load_config, resolve_model_names, EffectiveConfig, normalize_overrides, Config, read_mapping
 from .data import write_json_atomic
 
 # %% auto #0
 __all__ = ['PIPELINE_PARAMETERS', 'MODEL_RUN_NOTEBOOK', 'KERNEL_ARGUMENTS', 'say', 'quiet_notebook_noise', 'read_json',
            'run_label', 'find_experiment', 'experiment_dir', 'ExperimentInUse', 'ExperimentLock', 'ExperimentStatus',
            'record_failure', 'score_predictions', 'model_config', 'parameter_hint', 'check_pipeline_parameters',
-           'repo_root', 'parse_mapping', 'user_overrides', 'resolve_overrides_by_model', 'ExperimentRun',
-           'prepare_experiment', 'as_given', 'keep_executed_notebook', 'launch_model', 'run_one_model', 'run_models',
-           'run_llm_api_model', 'NoSubmissionError', 'tta_results', 'single_model_scores', 'complete_submission',
-           'write_best_submission', 'fallback_report_html', 'build_report_recorded', 'log_ensembles_to_wandb',
-           'finish_experiment']
+           'repo_root', 'user_overrides', 'resolve_overrides_by_model', 'ExperimentRun', 'prepare_experiment',
+           'as_given', 'keep_executed_notebook', 'launch_model', 'run_one_model', 'run_models', 'run_llm_api_model',
+           'NoSubmissionError', 'tta_results', 'single_model_scores', 'complete_submission', 'write_best_submission',
+           'fallback_report_html', 'build_report_recorded', 'log_ensembles_to_wandb', 'finish_experiment']
 
 # %% ../nbs/11_experiment.ipynb #2052232b
 def say(line: str) -> None:
@@ -248,21 +247,6 @@ def repo_root() -> Path:
     from dialsum_nb.config import package_dir
     return package_dir().parent
 
-def parse_mapping(value, what: str) -> dict:
-    "A mapping given as a dict or as a YAML/JSON string (papermill `-p` passes strings), else a clear error."
-    import yaml
-    if value is None: return {}
-    if isinstance(value, str):
-        try: value = yaml.safe_load(value) if value.strip() else {}
-        except yaml.YAMLError as e:
-            raise ValueError(f"{what}: {value!r} is not YAML/JSON ({e}). Fix: -p {what} '{{key: value}}' or "
-                             f"-y \"{what}: {{key: value}}\".") from None
-    if value is None: return {}
-    if not isinstance(value, dict):
-        raise ValueError(f"{what} must be a mapping of keys to values, got {type(value).__name__} {value!r}. "
-                         f"Fix: -y \"{what}: {{key: value}}\".")
-    return value
-
 def user_overrides(params: dict) -> dict:
     "The pipeline's parameters that were given (not None), as `{dotted_key: value}`; `overrides` merged in."
     out = {}
@@ -271,13 +255,13 @@ def user_overrides(params: dict) -> dict:
         if k in _LIST_PARAMS and isinstance(v, str): v = [o.strip() for o in v.replace(',', ' ').split() if o.strip()]
         out[k] = v
     out = normalize_overrides(out)
-    out.update(normalize_overrides(parse_mapping(params.get('overrides'), 'overrides')))
+    out.update(normalize_overrides(read_mapping(params.get('overrides'), 'overrides')))
     return out
 
 def resolve_overrides_by_model(model_overrides, models) -> dict:
     "`model_overrides` keyed by this run's model names (resolved like `models`); unknown or absent names are errors."
     from dialsum_nb import config
-    mapping = parse_mapping(model_overrides, 'model_overrides')
+    mapping = read_mapping(model_overrides, 'model_overrides')
     resolved = config.resolve_model_overrides(mapping)
     absent = [m for m in resolved if m not in models]
     if absent:

@@ -1065,7 +1065,7 @@ def recorded_submission(exp: Experiment) -> Optional[dict]:
         run = exp.models[source]
         selection = ((run.scores or {}).get('selection') or {}).get('score')
         return dict(source=source, kind='model', dev_score=_dev_score(run.scores), selection_score=selection,
-                    optimistic=(run.scores or {}).get('selected_on') == 'dev', path='submission.csv',
+                    optimistic=(run.scores or {}).get('selected_on') in ('dev', 'oof'), path='submission.csv',
                     reason='status.json has submission_source only; score from its scores.json')
     table = combined_table(exp)
     match = table[table['strategy'] == source] if len(table) else table
@@ -1115,9 +1115,11 @@ def headline_caveats(exp: Experiment) -> list[str]:
     if _truthy(submission.get('optimistic')):
         out.append(f"the submission's dev score is optimistic: {submission.get('reason') or 'it was chosen on dev'}")
     for name, run in exp.models.items():
-        if (run.scores or {}).get('selected_on') == 'dev':
-            out.append(f"{name} chose its checkpoint on dev (`selected_on: dev`): its dev score "
-                       f"{_fmt(_dev_score(run.scores))} is optimistic")
+        chosen_on = (run.scores or {}).get('selected_on')
+        if chosen_on in ('dev', 'oof'):  # the rows that chose the checkpoint are the rows reported
+            reported = 'dev score ' + _fmt(_dev_score(run.scores)) if chosen_on == 'dev' else 'out-of-fold score'
+            out.append(f"{name} chose its checkpoints on {chosen_on} (`selected_on: {chosen_on}`): its {reported} "
+                       "is optimistic")
         empty = _empty_prediction_counts(run)
         if empty:
             policy = ((run.scores or {}).get('empty_predictions') or {}).get('policy', '?')
@@ -1278,11 +1280,11 @@ def _model_recommendations(exp: Experiment) -> list[str]:
         if _empty_prediction_counts(run) and policy == 'keep':
             out.append(f"{name}: {sum(_empty_prediction_counts(run).values())} empty prediction(s) kept empty: "
                        + _try(generation__empty_summary='first_sentence'))
-        if (run.scores or {}).get('selected_on') == 'dev':
+        if (run.scores or {}).get('selected_on') in ('dev', 'oof'):
             fraction = _float_or_none(run.effective.get('data.selection_fraction'))
             suggested = round(min(0.5, 2 * fraction), 2) if fraction else 0.1
-            out.append(f"{name}: checkpoint chosen on dev, so its dev score is optimistic; hold out a selection "
-                       f"slice: {_try(data__selection_fraction=suggested)}")
+            out.append(f"{name}: checkpoints chosen on the reported rows, so its score is optimistic; hold out a "
+                       f"selection slice: {_try(data__selection_fraction=suggested)}")
         if run.sweep is not None and 'chosen' in run.sweep and run.sweep['chosen'].map(_truthy).any():
             best = run.sweep[run.sweep['chosen'].map(_truthy)].iloc[0]
             settings = {f'generation__{k}': (best[k].item() if hasattr(best[k], 'item') else best[k])
@@ -1388,7 +1390,7 @@ def comparison_rows(exp: Experiment) -> pd.DataFrame:
     "The bars of the comparison chart: label, kind, dev score, whether submitted, whether optimistic."
     submission = recorded_submission(exp) or {}
     rows = [dict(label=name, kind='model', dev_score=_dev_score(run.scores),
-                 optimistic=(run.scores or {}).get('selected_on') == 'dev') for name, run in exp.models.items()]
+                 optimistic=(run.scores or {}).get('selected_on') in ('dev', 'oof')) for name, run in exp.models.items()]
     table = combined_table(exp)
     if len(table):
         rows += [dict(label=r.strategy, kind=r.kind, dev_score=r.dev_score,
