@@ -285,7 +285,7 @@ def stacking_select(fit_cands, fit_references, cands, dialogues, **kw) -> pd.Dat
     return Stacker(**kw).fit(fit_cands, fit_references, dialogues).select(cands, dialogues)
 
 # %% ../nbs/09_ensemble.ipynb #d43e793c
-def _mean_logprobs(logits_list) -> 'torch.Tensor':
+def _mean_logprobs(logits_list):
     "Mean over models of the next-token log-probabilities: a list of (N, V) logits -> (N, V)."
     import torch
     return torch.stack([torch.log_softmax(logits.float(), dim=-1) for logits in logits_list]).mean(0)
