@@ -829,8 +829,8 @@ def _model_candidates(exp_dir: Path) -> list[dict]:
         except (OSError, json.JSONDecodeError): scores = {}
         held = next((k for k in ('selection', 'oof') if _finite((scores.get(k) or {}).get('score')) is not None), None)
         dev = _finite((scores.get('dev') or {}).get('score'))
-        # optimistic: no held-out score, or the held-out rows also chose the checkpoints (selected_on dev / oof)
-        optimistic = held is None or scores.get('selected_on') in ('dev', held)
+        # optimistic: no held-out score, or dev chose the checkpoints (dev, the reported estimate, is then touched)
+        optimistic = held is None or scores.get('selected_on') == 'dev'
         out.append(dict(source=name, kind='model', path=path, dev_score=dev, fit_on=held or 'dev',
                         optimistic=optimistic,
                         selection_score=_finite(scores[held]['score']) if held else dev))

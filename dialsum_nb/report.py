@@ -1065,7 +1065,7 @@ def recorded_submission(exp: Experiment) -> Optional[dict]:
         run = exp.models[source]
         selection = ((run.scores or {}).get('selection') or {}).get('score')
         return dict(source=source, kind='model', dev_score=_dev_score(run.scores), selection_score=selection,
-                    optimistic=(run.scores or {}).get('selected_on') in ('dev', 'oof'), path='submission.csv',
+                    optimistic=(run.scores or {}).get('selected_on') == 'dev', path='submission.csv',
                     reason='status.json has submission_source only; score from its scores.json')
     table = combined_table(exp)
     match = table[table['strategy'] == source] if len(table) else table
@@ -1116,7 +1116,7 @@ def headline_caveats(exp: Experiment) -> list[str]:
         out.append(f"the submission's dev score is optimistic: {submission.get('reason') or 'it was chosen on dev'}")
     for name, run in exp.models.items():
         chosen_on = (run.scores or {}).get('selected_on')
-        if chosen_on in ('dev', 'oof'):  # the rows that chose the checkpoint are the rows reported
+        if chosen_on in ('dev', 'oof'):  # the rows that chose the checkpoints are rows whose score is reported
             reported = 'dev score ' + _fmt(_dev_score(run.scores)) if chosen_on == 'dev' else 'out-of-fold score'
             out.append(f"{name} chose its checkpoints on {chosen_on} (`selected_on: {chosen_on}`): its {reported} "
                        "is optimistic")
@@ -1390,7 +1390,7 @@ def comparison_rows(exp: Experiment) -> pd.DataFrame:
     "The bars of the comparison chart: label, kind, dev score, whether submitted, whether optimistic."
     submission = recorded_submission(exp) or {}
     rows = [dict(label=name, kind='model', dev_score=_dev_score(run.scores),
-                 optimistic=(run.scores or {}).get('selected_on') in ('dev', 'oof')) for name, run in exp.models.items()]
+                 optimistic=(run.scores or {}).get('selected_on') == 'dev') for name, run in exp.models.items()]
     table = combined_table(exp)
     if len(table):
         rows += [dict(label=r.strategy, kind=r.kind, dev_score=r.dev_score,
