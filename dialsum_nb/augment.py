@@ -7,7 +7,7 @@ from __future__ import annotations
 import random, re
 from collections import Counter
 from pathlib import Path
-from typing import Callable, Optional, Protocol, Sequence, Union, runtime_checkable
+from typing import Callable, Protocol, Sequence, Union, runtime_checkable
 import numpy as np
 import pandas as pd
 

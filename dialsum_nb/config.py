@@ -4,10 +4,10 @@
 
 # %% ../nbs/00_config.ipynb #fa8849b6
 from __future__ import annotations
-import difflib, itertools, json, math, os, re, copy, typing
+import difflib, itertools, json, math, os, re, typing
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any, Literal, Optional, Union
+from typing import Literal, Optional, Union
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 

@@ -4,11 +4,11 @@
 
 # %% ../nbs/09_ensemble.ipynb #94c4ffa5
 from __future__ import annotations
-import copy, inspect, json, re, warnings
+import copy, json, re, warnings
 from dataclasses import dataclass, field
 from itertools import product
 from pathlib import Path
-from typing import Callable, Mapping, Optional, Sequence
+from typing import Mapping, Optional, Sequence
 import numpy as np
 import pandas as pd
 from .metrics import korean_rouge, rouge_per_row, pairwise_rouge

@@ -4,11 +4,11 @@
 
 # %% ../nbs/11_experiment.ipynb #ecb4752e
 from __future__ import annotations
-import json, os, sys, re, time, atexit, socket, difflib, traceback, warnings, datetime as dt, math
+import json, os, sys, re, time, atexit, socket, difflib, traceback, warnings, datetime as dt
 from pathlib import Path
 from typing import Optional
 import numpy as np, pandas as pd
-from .config import load_config, resolve_model_names, EffectiveConfig, normalize_overrides, Config, read_mapping
+from .config import load_config, resolve_model_names, normalize_overrides, Config, read_mapping
 from .data import write_json_atomic
 
 # %% auto #0

@@ -6,11 +6,11 @@
 from __future__ import annotations
 import contextlib, logging, os, re, sys, tempfile, time, unicodedata, warnings
 from pathlib import Path
-from typing import Optional, Sequence
+from typing import Sequence
 import pandas as pd
 import torch
 from .config import GenerationConfig, ModelSpec
-from .models import build_prompt, encode_prompt, TAG_TOKENS
+from .models import encode_prompt, TAG_TOKENS
 
 logger = logging.getLogger(__name__)
 

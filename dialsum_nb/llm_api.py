@@ -6,7 +6,7 @@
 from __future__ import annotations
 import email.utils, hashlib, json, logging, math, os, random, re, socket, string, tempfile, threading, time
 from collections import Counter
-from concurrent.futures import ThreadPoolExecutor, as_completed
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -14,10 +14,10 @@ from pathlib import Path
 from typing import Callable, Optional, Sequence
 from urllib.parse import urlparse
 
-import numpy as np, openai, pandas as pd, pydantic, yaml
+import numpy as np, openai, pandas as pd, yaml
 from tqdm import tqdm
 from .data import write_json_atomic  # atomic: temp file + os.replace
-from .config import Config, LLMApiConfig, find_config_dir
+from .config import LLMApiConfig, find_config_dir
 from .metrics import pairwise_rouge
 
 log = logging.getLogger(__name__)

@@ -4,13 +4,13 @@
 
 # %% ../nbs/05_models.ipynb #50c69604
 from __future__ import annotations
-import json, hashlib, re, os, zlib
+import json, hashlib, re, zlib
 from pathlib import Path
-from typing import Optional, Sequence
+from typing import Sequence
 import torch
 from transformers import (AutoTokenizer, AutoModelForSeq2SeqLM, AutoModelForCausalLM, PreTrainedTokenizerFast,
                           BartConfig, LlamaConfig, Qwen3Config, GPTNeoXConfig)
-from .config import Config, ModelSpec, LoraConfig, load_config, available_models, resolve_model_names
+from .config import Config, ModelSpec, load_config, available_models
 from .data import PII_TAGS
 
 # %% auto #0

@@ -6,7 +6,7 @@
 from __future__ import annotations
 import contextlib, importlib.util, math
 from dataclasses import dataclass, field, asdict
-from typing import TYPE_CHECKING, Optional, Union
+from typing import TYPE_CHECKING, Optional
 import torch
 if TYPE_CHECKING: from dialsum_nb.config import Config
 

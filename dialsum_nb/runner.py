@@ -4,7 +4,7 @@
 
 # %% ../nbs/11a_runner.ipynb #r2imports
 from __future__ import annotations
-import copy, datetime as dt, inspect, itertools, json, math, os, shutil, time
+import datetime as dt, itertools, json, math, os, shutil, time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Optional
@@ -15,25 +15,23 @@ from .experiment import ExperimentStatus, record_failure, score_predictions, mod
 from .train import hub_token, push_final, finish_tracking
 
 # %% auto #0
-__all__ = ['MIN_SELECTION_ROWS', 'SPLITS', 'SWEEP_KEYS', 'selection_split', 'TrainingPart', 'training_parts', 'selected_on',
-           'selection_rows', 'score_split', 'SplitPredictions', 'predict_split', 'model_card', 'save_final_model',
-           'load_final_model', 'rouge_eval_fn', 'wandb_names', 'RunContext', 'train_part', 'decode_part',
-           'mbr_over_folds', 'combine_parts', 'write_outputs', 'write_part_outputs', 'save_part_rows', 'tta_scores',
-           'make_text_generator', 'save_fold_model', 'move_previous_attempt', 'start_run', 'model_weights',
-           'train_and_decode', 'save_part_final', 'finish_run', 'sweep_settings', 'best_setting', 'load_parts',
-           'sweep_row', 'run_sweep', 'plot_sweep', 'predict_run', 'run_model', 'run_model_guarded']
+__all__ = ['SPLITS', 'SWEEP_KEYS', 'selection_split', 'TrainingPart', 'training_parts', 'selected_on', 'selection_rows',
+           'score_split', 'SplitPredictions', 'predict_split', 'model_card', 'save_final_model', 'load_final_model',
+           'rouge_eval_fn', 'wandb_names', 'RunContext', 'train_part', 'decode_part', 'mbr_over_folds', 'combine_parts',
+           'write_outputs', 'write_part_outputs', 'save_part_rows', 'tta_scores', 'make_text_generator',
+           'save_fold_model', 'move_previous_attempt', 'start_run', 'model_weights', 'train_and_decode',
+           'save_part_final', 'finish_run', 'sweep_settings', 'best_setting', 'load_parts', 'sweep_row', 'run_sweep',
+           'plot_sweep', 'predict_run', 'run_model', 'run_model_guarded']
 
 # %% ../nbs/11a_runner.ipynb #348c4e95
-MIN_SELECTION_ROWS = 4  # below this the checkpoint choice is a coin toss: a tiny slice is refused, not used
-
 def selection_split(df: pd.DataFrame, fraction: float, seed: int,
                     threshold: float = 0.7) -> tuple[np.ndarray, np.ndarray]:
     "`(fit, selection)` row positions of `df`: about `fraction` of the rows held out, near-duplicates together."
     n = len(df)
     if fraction <= 0: return np.arange(n), np.array([], dtype=np.int64)
-    from dialsum_nb.data import duplicate_clusters
+    from dialsum_nb.data import duplicate_clusters, selection_size, MIN_SELECTION_ROWS  # the validator's rule
     groups = duplicate_clusters(df['dialogue'].fillna('').astype(str).tolist(), threshold)
-    target, sizes = max(MIN_SELECTION_ROWS, math.ceil(fraction * n)), np.bincount(groups)
+    target, sizes = max(MIN_SELECTION_ROWS, selection_size(n, fraction)), np.bincount(groups)
     chosen, size = [], 0
     for group in np.random.default_rng(seed).permutation(len(sizes)):
         if size >= target: break

@@ -9,8 +9,8 @@ from dataclasses import dataclass, field, asdict
 from pathlib import Path
 from typing import Callable, Mapping, Optional, Sequence
 
-from .config import (Config, EffectiveConfig, load_config, find_config_dir, available_models,
-                               resolve_model_names, parse_overrides, normalize_overrides, resolve_model_overrides,
+from .config import (Config, EffectiveConfig, load_config, find_config_dir, resolve_model_names,
+                               parse_overrides, normalize_overrides, resolve_model_overrides,
                                sweep_grid, Overrides)
 
 # %% auto #0

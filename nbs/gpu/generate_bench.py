@@ -14,7 +14,7 @@ The model is randomly initialised (no hub access needed): its summaries are nois
 40-60 tokens would. Inputs are synthetic token sequences with dev-like lengths (mean ~200 tokens, max 640).
 The JSON is rewritten after every measurement, so a run cut short still leaves results.
 """
-import argparse, copy, json, math, os, sys, tempfile, time, traceback
+import argparse, copy, json, math, sys, tempfile, time, traceback
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))  # the repository root: dialsum_nb without installing

@@ -8,7 +8,7 @@ and record peak memory next to `estimate_memory`. Standalone: needs torch, trans
 On a CPU it runs what a CPU can (the CPU plans, the naive rows a CPU reproduces) and records the CUDA-only parts
 as skipped with the reason. The JSON is rewritten after every section, so a run cut short still leaves results.
 """
-import argparse, json, math, os, sys, tempfile, time, traceback
+import argparse, json, math, sys, tempfile, time, traceback
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))  # the repository root: dialsum_nb without installing
@@ -17,9 +17,9 @@ import transformers, peft
 from transformers import (BartConfig, BartForConditionalGeneration, LlamaConfig, LlamaForCausalLM, Qwen3Config,
                           Qwen3ForCausalLM, GPTNeoXConfig, GPTNeoXForCausalLM)
 from peft import LoraConfig, get_peft_model
-from dialsum_nb.precision import (Hardware, PrecisionError, detect_hardware, resolve_precision, naive_plan_outcome,
+from dialsum_nb.precision import (PrecisionError, detect_hardware, resolve_precision, naive_plan_outcome,
                                   guard_trainable_params, autocast_context, make_grad_scaler, estimate_memory,
-                                  lora_param_count, ARCH_SHAPES, to_torch_dtype, TRAINS, NAN_FIRST_STEP, ROUNDS_AWAY)
+                                  ARCH_SHAPES, to_torch_dtype, TRAINS, NAN_FIRST_STEP, ROUNDS_AWAY)
 
 p = argparse.ArgumentParser()
 p.add_argument('--out', required=True, help='path of the JSON results file')
