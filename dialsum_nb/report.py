@@ -14,22 +14,22 @@ import yaml
 
 # %% auto #0
 __all__ = ['STEP_COLUMNS', 'EVAL_COLUMNS', 'EVENT_KINDS', 'RUN_RULES', 'ERROR_RULES', 'GB', 'INJECTED_KINDS',
-           'PIPELINE_ONLY_KEYS', 'BF16_TRACEBACK', 'SCORE_COLUMNS', 'SWEEP_SETTINGS', 'KIND_LABELS', 'SECTION_ERROR',
-           'REPORT_SECTIONS', 'WIDE_TABLES_CSS', 'read_metrics', 'fake_steps', 'progress_axis', 'finite_or_none',
-           'logging_gaps', 'loss_analysis', 'stability', 'lr_analysis', 'epochs_analysis', 'throughput', 'analyze_run',
-           'recommendations', 'folder_bytes', 'disk_space_fix', 'injected_cause', 'classify_error', 'ModelRun',
-           'Experiment', 'read_json_file', 'read_csv_file', 'read_effective', 'load_experiment', 'fake_experiment',
-           'parse_requested_options', 'load_original_run', 'load_run', 'analyze_experiment', 'analysis_table',
-           'status_table', 'errors_table', 'diff_table', 'effective_table', 'scores_table', 'best_single',
-           'combined_table', 'quality_summary', 'recorded_submission', 'headline_caveats', 'headline_table',
-           'skipped_table', 'tta_gain_table', 'sweep_table', 'experiment_recommendations', 'earlier_experiments',
-           'hangul_font_files', 'hangul_font', 'plot_style', 'comparison_rows', 'plot_comparison', 'plot_training',
-           'plot_sweep', 'banner', 'summary_lines', 'format_numbers', 'ReportTable', 'render', 'open_report',
-           'section_headline', 'section_comparison', 'section_training', 'section_failures', 'section_skipped',
-           'section_sweep', 'section_tta', 'section_recommendations', 'section_scores', 'section_summary',
-           'section_analysis', 'section_data_quality', 'section_earlier', 'section_config', 'build_sections',
-           'sections_text', 'report_notebook', 'execute_notebook', 'report_html', 'section_errors', 'build_report',
-           'build_report_for_original_run', 'notebook_text', 'notebook_images']
+           'PIPELINE_ONLY_KEYS', 'SCORE_COLUMNS', 'SWEEP_SETTINGS', 'KIND_LABELS', 'SECTION_ERROR', 'REPORT_SECTIONS',
+           'WIDE_TABLES_CSS', 'read_metrics', 'progress_axis', 'finite_or_none', 'logging_gaps', 'loss_analysis',
+           'stability', 'lr_analysis', 'epochs_analysis', 'throughput', 'analyze_run', 'recommendations',
+           'folder_bytes', 'disk_space_fix', 'injected_cause', 'classify_error', 'ModelRun', 'Experiment',
+           'read_json_file', 'read_csv_file', 'read_effective', 'load_experiment', 'parse_requested_options',
+           'load_original_run', 'load_run', 'analyze_experiment', 'analysis_table', 'status_table', 'errors_table',
+           'diff_table', 'effective_table', 'scores_table', 'best_single', 'combined_table', 'quality_summary',
+           'recorded_submission', 'headline_caveats', 'headline_table', 'skipped_table', 'tta_gain_table',
+           'sweep_table', 'experiment_recommendations', 'earlier_experiments', 'hangul_font_files', 'hangul_font',
+           'plot_style', 'comparison_rows', 'plot_comparison', 'plot_training', 'plot_sweep', 'banner', 'summary_lines',
+           'format_numbers', 'ReportTable', 'render', 'open_report', 'section_headline', 'section_comparison',
+           'section_training', 'section_failures', 'section_skipped', 'section_sweep', 'section_tta',
+           'section_recommendations', 'section_scores', 'section_summary', 'section_analysis', 'section_data_quality',
+           'section_earlier', 'section_config', 'build_sections', 'sections_text', 'report_notebook',
+           'execute_notebook', 'report_html', 'section_errors', 'build_report', 'build_report_for_original_run',
+           'notebook_text', 'notebook_images']
 
 # %% ../nbs/12_report.ipynb #9046a996
 STEP_COLUMNS = ['step', 'epoch', 'fold', 'loss', 'grad_norm', 'clipped', 'max_grad_norm', 'lr',
@@ -89,25 +89,6 @@ def read_metrics(path, events: list | None = None,
             if events is not None: events.append(record)
         else: problems.append(f"{path}:{number+1}: unknown record kind {kind!r} ignored (expected 'train' or 'eval')")
     return _records_frame(train, STEP_COLUMNS), _records_frame(evals, EVAL_COLUMNS), problems
-
-# %% ../nbs/12_report.ipynb #39b87965
-def fake_steps(n: int = 60, steps_per_epoch: int = 15, peak_lr: float = 1e-3, warmup: int = 10, horizon: int = 60,
-               loss0: float = 6.0, loss_floor: float = 2.0, decay: float = 6.0, grad_lo: float = 2.0,
-               grad_hi: float = 5.0, max_grad_norm: float = 1.0, fold: int = 0, seed: int = 0,
-               start: str = '2026-11-20T10:00:00') -> pd.DataFrame:
-    "A synthetic training log in the `metrics.jsonl` step format, for examples and tests."
-    rng = np.random.default_rng(seed)
-    step = np.arange(1, n + 1)
-    lr = np.where(step <= warmup, peak_lr * step / warmup,
-                  peak_lr * np.clip((horizon - step) / (horizon - warmup), 0, None))
-    loss = loss_floor + (loss0 - loss_floor) * np.exp(-step / decay) + rng.normal(0, 0.01, n)
-    grad_norm = rng.uniform(grad_lo, grad_hi, n)
-    t0 = dt.datetime.fromisoformat(start)
-    return pd.DataFrame({'kind': 'train', 'step': step, 'epoch': step / steps_per_epoch, 'fold': fold, 'loss': loss,
-                         'grad_norm': grad_norm, 'clipped': grad_norm > max_grad_norm, 'max_grad_norm': max_grad_norm,
-                         'lr': lr, 'samples_per_s': rng.uniform(90, 110, n),
-                         'tokens_per_s': rng.uniform(9000, 11000, n), 'peak_memory_mb': 500 + step,
-                         'time': [(t0 + dt.timedelta(seconds=0.5 * i)).isoformat() for i in step]})
 
 # %% ../nbs/12_report.ipynb #98c79ff9
 def progress_axis(steps: pd.DataFrame) -> str:
@@ -683,137 +664,6 @@ def load_experiment(exp_dir) -> Experiment:
                       ensemble=read_csv_file(path/'ensemble'/'results.csv', skipped),
                       tta=read_csv_file(path/'tta'/'results.csv', skipped), status=status, skipped=skipped,
                       extra={'status': status})
-
-# %% ../nbs/12_report.ipynb #053a0242
-BF16_TRACEBACK = ('Traceback (most recent call last):\n'
-                  '  File "dialsum_nb/train.py", line 210, in train_loop\n'
-                  '    scaler.unscale_(optimizer)\n'
-                  '  File "torch/amp/grad_scaler.py", line 338, in unscale_\n'
-                  '    optimizer_state["found_inf_per_device"] = self._unscale_grads_(optimizer, '
-                  'optimizer_state["stage"], inv_scale, found_inf, False)\n'
-                  'RuntimeError: "_amp_foreach_non_finite_check_and_unscale_cuda" not implemented for \'BFloat16\'\n')
-
-def _write_json(path: Path, obj):
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(json.dumps(obj, indent=1), encoding='utf-8')
-
-def _write_model(folder: Path, steps: pd.DataFrame, scores: dict | None, evals: list[dict] = ()):
-    "A model folder's metrics.jsonl (steps, then evaluations) and scores.json."
-    folder.mkdir(parents=True, exist_ok=True)
-    records = [dict(r) for r in steps.to_dict('records')] + [dict(kind='eval', **e) for e in evals]
-    (folder/'metrics.jsonl').write_text('\n'.join(json.dumps(r) for r in records) + '\n', encoding='utf-8')
-    if scores is not None: _write_json(folder/'scores.json', scores)
-
-# %% ../nbs/12_report.ipynb #f852bcc7
-def _rouge_row(score: float, n: int = 20) -> dict:
-    "A made-up ROUGE row whose `score` is the mean of the three F1s × 100, as the contract defines it."
-    return dict(rouge1=(score + 4) / 100, rouge2=(score - 6) / 100, rougeL=(score + 2) / 100, score=score, n=n)
-
-def _fake_status(scale: str) -> dict:
-    def entry(state, started, finished, seconds): return dict(state=state, started=started, finished=finished,
-        seconds=seconds, cause=None, category=None, fix=None, resume_from=None)
-    return {'scale': scale, 'models': {
-        'kobart': entry('done', '2026-11-20T10:00:00', '2026-11-20T10:00:40', 40.0),
-        'qwen3-4b': entry('done', '2026-11-20T10:00:41', '2026-11-20T10:01:50', 69.0),
-        'llama-3.2-korean-3b': entry('failed', '2026-11-20T10:01:51', '2026-11-20T10:01:53', 2.0)},
-        'submission': dict(source='mbr', kind='ensemble', selection_score=25.5, dev_score=27.0, optimistic=False,
-                           reason='highest selection score', path='submission.csv'),
-        'report_error': None, 'skipped': [dict(what='tta for qwen3-4b', why='tta.enabled is false for this model')]}
-
-# %% ../nbs/12_report.ipynb #039f9590
-def _fake_ensembles() -> pd.DataFrame:
-    "ensemble/results.csv with the contract's columns: three strategies run, stacking skipped."
-    rows = [dict(strategy='weighted', dev_score=26.5, selection_score=24.9), dict(strategy='voting', dev_score=25.1,
-            selection_score=24.0), dict(strategy='mbr', dev_score=27.0, selection_score=25.5),
-            dict(strategy='stacking', dev_score=np.nan, selection_score=np.nan,
-                 skipped_reason='needs predictions_oof.csv of every model; llama-3.2-korean-3b has none')]
-    ens = pd.DataFrame(rows)
-    return ens.assign(rouge1=ens.dev_score / 90, rouge2=ens.dev_score / 130, rougeL=ens.dev_score / 95, n=20,
-                      fit_on='oof', optimistic=False, best_single_model='kobart', best_single_score=26.0,
-                      gain=ens.dev_score - 26.0)
-
-# %% ../nbs/12_report.ipynb #f2e315ba
-def _fake_sweep() -> pd.DataFrame:
-    "models/<m>/sweep.csv: 8 settings, the best selection score chosen."
-    grid = [(b, lp, 3, 40) for b in (1, 2, 4, 6) for lp in (1.0, 1.2)]
-    sweep = pd.DataFrame(grid, columns=['num_beams', 'length_penalty', 'no_repeat_ngram_size', 'max_new_tokens'])
-    sweep['selection_score'] = [20.1, 20.3, 22.0, 22.4, 23.1, 23.6, 22.8, 23.0]
-    sweep['dev_score'] = [21.0, 21.2, 23.5, 23.9, 25.0, 26.0, 24.4, 24.8]
-    sweep['chosen'] = sweep.selection_score == sweep.selection_score.max()
-    return sweep.assign(seconds=np.linspace(1.0, 4.5, 8))
-
-# %% ../nbs/12_report.ipynb #bbd28663
-def _write_configs(exp: Path, models: list[str], requested: dict):
-    "config.requested.yaml, per-model config.effective.yaml with provenance, config.diff.json."
-    from dialsum_nb.config import load_config
-    (exp/'config.requested.yaml').write_text(yaml.safe_dump(requested), encoding='utf-8')
-    diff = {}
-    for model in models:
-        effective = load_config(model, overrides=requested)
-        effective.adjust('train.batch_size', 8, 'auto_fit: 16 does not fit 8 GB')
-        (exp/'models'/model).mkdir(parents=True, exist_ok=True)
-        (exp/'models'/model/'config.effective.yaml').write_text(effective.to_yaml(True), encoding='utf-8')
-        diff[model] = effective.diff()
-    _write_json(exp/'config.diff.json', diff)
-
-# %% ../nbs/12_report.ipynb #4f9a261a
-def _write_earlier(root: Path, scale: str) -> Path:
-    "An earlier experiment beside the fake one: one model, and every ensemble row skipped (dev_score empty)."
-    old = root/'experiments'/'20261119'/'20261119_090000_train_kobart'
-    _write_model(old/'models'/'kobart', fake_steps(20), dict(dev=_rouge_row(16.0), scale=scale))
-    _write_json(old/'status.json', {'scale': scale, 'models': {'kobart': dict(state='done',
-                                                                              started='2026-11-19T09:00:00')}})
-    (old/'ensemble').mkdir(parents=True, exist_ok=True)
-    pd.DataFrame([dict(strategy=s, dev_score=np.nan, skipped_reason='one model: nothing to combine')
-                  for s in ('weighted', 'mbr')]).to_csv(old/'ensemble'/'results.csv', index=False)
-    return old
-
-# %% ../nbs/12_report.ipynb #341986d9
-def fake_experiment(root, name: str = '20261120_100000_full_kobart', scale: str = 'tiny', k_folds: int = 2,
-                    earlier: bool = True) -> Path:
-    "Write a contract-conforming experiment folder under `root`/experiments (for tests and examples); its path."
-    exp = Path(root)/'experiments'/name[:8]/name
-    (exp/'ensemble').mkdir(parents=True, exist_ok=True); (exp/'tta').mkdir(exist_ok=True)
-    models = ['kobart', 'qwen3-4b', 'llama-3.2-korean-3b']
-    requested = {'models': models, 'scale': scale, 'k_folds': k_folds,
-                 'train': {'learning_rate': 5e-4, 'epochs': 4, 'batch_size': 16}}
-    _write_configs(exp, models, requested)
-    def fold_scores(base): return [dict(fold=f, **_rouge_row(base - 4 + f)) for f in range(k_folds)]
-    kobart_steps = pd.concat([fake_steps(30, 15, peak_lr=1e-3, fold=f, seed=f) for f in range(k_folds)])
-    kobart_evals = [dict(step=15 * e, epoch=float(e), fold=f, eval_loss=3.5 - e / 2 - f / 10, rouge1=0.2 + e / 50,
-                         rouge2=0.1 + e / 50, rougeL=0.18 + e / 50, rouge_score=20.0 + 3 * e + f)
-                    for f in range(k_folds) for e in (1, 2)]
-    _write_model(exp/'models'/'kobart', kobart_steps, dict(
-        dev=_rouge_row(26.0), folds=fold_scores(30.0), scale=scale, train_seconds=31.5, params=182_000,
-        selection=_rouge_row(24.1), selected_on='selection', dev_tta=_rouge_row(26.8),
-        dev_tta_baseline=_rouge_row(26.0),
-        empty_predictions=dict(policy='keep', dev=1, test=2, selection=0, oof=0)), kobart_evals)
-    _fake_sweep().to_csv(exp/'models'/'kobart'/'sweep.csv', index=False)
-    qwen_steps = pd.concat([fake_steps(60, 15, peak_lr=5e-4, grad_lo=0.3, grad_hi=1.4, fold=f, seed=10 + f)
-                            for f in range(k_folds)])
-    if k_folds > 1:  # fold 1 of qwen3-4b was stopped by early stopping at step 45 of 60
-        qwen_steps = qwen_steps[(qwen_steps.fold == 0) | (qwen_steps.step <= 45)]
-        qwen_steps = pd.concat([qwen_steps, pd.DataFrame([dict(kind='start', step=0, fold=1, warmup_steps=10,
-                                total_steps=60), dict(kind='early_stop', step=45, fold=1, best_step=30)])])
-    _write_model(exp/'models'/'qwen3-4b', qwen_steps, dict(dev=_rouge_row(20.67), folds=fold_scores(24.0), scale=scale,
-                 train_seconds=55.0, params=350_000, selected_on='dev',
-                 empty_predictions=dict(policy='keep', dev=0, test=0, selection=0, oof=0)))
-    (exp/'models'/'llama-3.2-korean-3b'/'error.log').write_text(BF16_TRACEBACK, encoding='utf-8')
-    (exp/'models'/'llama-3.2-korean-3b'/'train.log').write_text('loading tiny llama\nstarting training\n')
-    _write_json(exp/'status.json', _fake_status(scale))
-    _write_json(exp/'validation.json', {'ok': True, 'findings': [dict(severity='warning', key='train.learning_rate',
-                model='kobart', message='learning rate 5e-4 is high for full fine-tuning', fix='use 5e-5')]})
-    _write_json(exp/'data_quality.json', {'rows': {'train': 200, 'dev': 20, 'test': 20}, 'threshold': 0.8,
-                'below_threshold': 3, 'mojibake_repaired': 2, 'empty_summaries': 0,
-                'issues': [{'file': 'train.csv', 'row': 17, 'problem': 'mojibake'}]})
-    ensembles = _fake_ensembles()
-    ensembles.to_csv(exp/'ensemble'/'results.csv', index=False)
-    tta = ensembles.iloc[[2]].assign(strategy='tta_mbr', dev_score=26.2, gain=0.2)
-    tta.to_csv(exp/'tta'/'results.csv', index=False)
-    submission = pd.DataFrame(dict(fname=[f'test_{i}' for i in range(20)], summary='요약'))
-    submission.to_csv(exp/'submission.csv', index=False)
-    if earlier: _write_earlier(Path(root), scale)
-    return exp
 
 # %% ../nbs/12_report.ipynb #0d69756a
 def parse_requested_options(options: list[str]) -> dict:

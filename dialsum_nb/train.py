@@ -11,7 +11,7 @@ from typing import Optional, Callable
 import numpy as np
 import torch
 import torch.nn.functional as F
-from .config import Config, load_config
+from .config import Config
 from .models import build_prompt, encode_prompt
 from .data import write_text_atomic
 from accelerate.utils import broadcast_object_list
@@ -19,14 +19,13 @@ from accelerate.utils import broadcast_object_list
 logger = logging.getLogger(__name__)
 
 # %% auto #0
-__all__ = ['logger', 'FAULT_STEP', 'TIE_EPS', 'TRAIN_SCRIPT', 'encode_example', 'epoch_batches', 'collate', 'compute_loss',
-           'TrainState', 'latest_checkpoint', 'save_checkpoint', 'read_jsonl', 'wandb_record', 'MetricsLog',
-           'default_run_name', 'default_run_tags', 'NonFiniteLossError', 'inject_fault', 'peak_memory_mb',
-           'TrainResult', 'finish_tracking', 'make_accelerator', 'optimizer_step', 'TrainingRun', 'step_plan',
-           'resume_state', 'prepare_training', 'log_start', 'progress_bar', 'process_batches', 'accumulate_gradients',
-           'log_step', 'train_step', 'evaluate', 'after_step', 'end_epoch', 'save_run', 'finish_training',
-           'train_model', 'eval_loss_fn', 'final_generation_config', 'model_card', 'save_final', 'load_final',
-           'hub_token', 'push_final']
+__all__ = ['logger', 'FAULT_STEP', 'TIE_EPS', 'encode_example', 'epoch_batches', 'collate', 'compute_loss', 'TrainState',
+           'latest_checkpoint', 'save_checkpoint', 'read_jsonl', 'wandb_record', 'MetricsLog', 'default_run_name',
+           'default_run_tags', 'NonFiniteLossError', 'inject_fault', 'peak_memory_mb', 'TrainResult', 'finish_tracking',
+           'make_accelerator', 'optimizer_step', 'TrainingRun', 'step_plan', 'resume_state', 'prepare_training',
+           'log_start', 'progress_bar', 'process_batches', 'accumulate_gradients', 'log_step', 'train_step', 'evaluate',
+           'after_step', 'end_epoch', 'save_run', 'finish_training', 'train_model', 'eval_loss_fn',
+           'final_generation_config', 'model_card', 'save_final', 'load_final', 'hub_token', 'push_final']
 
 # %% ../nbs/06_train.ipynb #a6023f69
 def encode_example(dialogue: str, summary: str, tokenizer, cfg: Config) -> dict:
@@ -733,23 +732,3 @@ def push_final(folder, cfg: Config, endpoint: Optional[str] = None, path_in_repo
     commit = api.upload_folder(folder_path=str(folder), repo_id=export.hub_model_id, path_in_repo=path_in_repo,
                                commit_message=f"dialsum_nb: {cfg.model.name} ({cfg.scale} scale)")
     return str(commit)
-
-# %% ../nbs/06_train.ipynb #659e91c4
-TRAIN_SCRIPT = '''
-import sys, json, torch, pandas as pd
-from pathlib import Path
-from dialsum_nb.config import load_config, package_dir
-from dialsum_nb.models import build_tiny_checkpoint, load_tokenizer, load_model
-from dialsum_nb.train import train_model
-out, overrides = Path(sys.argv[1]), json.loads(sys.argv[2])
-torch.set_num_threads(1)
-df = pd.read_csv(package_dir()/'data'/'sample'/'train.csv').head(64)
-cfg = load_config('kobart', overrides=overrides).config
-folder = build_tiny_checkpoint(cfg.model, list(df.dialogue) + list(df.summary), out.parent/'tiny')
-tok = load_tokenizer(str(folder), cfg.model)
-model = load_model(str(folder), cfg, tok)
-train_model(cfg, model, tok, df, out)
-from accelerate import PartialState
-weights = {n: p.detach().cpu() for n, p in model.named_parameters()}
-torch.save(weights, out/f'final-rank{PartialState().process_index}.pt')
-'''
