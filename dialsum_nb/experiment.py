@@ -724,7 +724,7 @@ def _failed_models(run: ExperimentRun) -> list[dict]:
             for m, v in run.status.read()['models'].items() if v.get('state') == 'failed']
 
 # %% ../nbs/11_experiment.ipynb #21ef5c3d
-def _ensembles_and_tta(run: ExperimentRun,
+def _ensembles_and_tta(run: ExperimentRun,  # the experiment whose models have run
                        cfg: Config,  # the run's config (first model's): `ensemble` and `tracking`
                        splits: dict,  # the data splits the ensembles score and decode
                        skipped: list,  # the run's `[{what, why}]`, extended here
@@ -750,7 +750,7 @@ def _ensembles_and_tta(run: ExperimentRun,
     except Exception as e: skipped.append({'what': 'tta/results.csv', 'why': f"{type(e).__name__}: {e}"})
 
 # %% ../nbs/11_experiment.ipynb #a70d8d84
-def _submit(run: ExperimentRun,
+def _submit(run: ExperimentRun,  # the experiment whose models have run
             cfg: Config,  # the run's config (first model's): `ensemble` says how to choose
             splits: dict,  # the data splits; `test` is what the submission covers
             skipped: list,  # the run's `[{what, why}]`, extended here
