@@ -407,8 +407,13 @@ KERNEL_ARGUMENTS = ['--IPKernelApp.log_level=ERROR']  # no "running over TCP wit
 # %% ../nbs/11_experiment.ipynb #46fb339f
 def as_given(overrides: dict) -> dict:
     "Overrides keyed as the user gave them (an HF / PEFT alias stays an alias), so the model's kernel records it so."
-    aliases = getattr(overrides, 'aliases', {}) or {}
-    return {aliases.get(k, k): v for k, v in overrides.items()}
+    from dialsum_nb.config import ALIAS_VALUES
+    def given_name(key):
+        note = (getattr(overrides, 'aliases', None) or {}).get(key)  # e.g. 'HF name num_train_epochs'
+        name = note.rsplit(' ', 1)[-1] if note else key
+        # an alias whose value was converted (`adapter: lora` -> lora.method) goes as its key: the value is ours now
+        return key if name in ALIAS_VALUES else name
+    return {given_name(key): value for key, value in overrides.items()}
 
 # %% ../nbs/11_experiment.ipynb #abd98fe3
 def keep_executed_notebook(tmp: Path, out: Path) -> Optional[str]:
