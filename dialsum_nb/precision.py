@@ -264,7 +264,7 @@ def _full_weights(mode: str,  # bf16 | fp16 | fp32, from `_pick_mode`
     return 'float32', master
 
 # %% ../nbs/02_precision.ipynb #84705440
-def _lora_weights(hw: Hardware,
+def _lora_weights(hw: Hardware,  # the machine the plan is for
                   mode: str,  # bf16 | fp16 | fp32, from `_pick_mode`
                   stored: str,  # the checkpoint's dtype (torch name)
                   reasons: list,  # the plan's reasons, appended to
@@ -284,7 +284,7 @@ def _lora_weights(hw: Hardware,
     return load, 'only the LoRA adapters train, in fp32; the base is frozen'
 
 # %% ../nbs/02_precision.ipynb #bcb7fd0c
-def _qlora_weights(hw: Hardware,
+def _qlora_weights(hw: Hardware,  # the machine the plan is for
                    mode: str,  # bf16 | fp16 | fp32, from `_pick_mode`
                    half: Optional[str],  # the autocast dtype; None in fp32
                    reasons: list,  # the plan's reasons, appended to
@@ -462,9 +462,9 @@ def estimate_memory(params_billion: float,  # all parameters, billions
                     plan_or_dtypes,  # a PrecisionPlan, a mode ('bf16') or {load_dtype, autocast_dtype}
                     batch_size: int,  # sequences per step on one GPU
                     seq_len: int,  # tokens per sequence (causal LM) or source tokens (encoder)
-                    hidden_size: int,
+                    hidden_size: int,  # the model's width (d_model)
                     num_layers: int,  # decoder blocks (causal LM) or encoder layers
-                    vocab_size: int,
+                    vocab_size: int,  # output classes of the LM head (logit memory)
                     lora_r: int = 16,  # adapter rank, for the rough adapter count when `lora_params` is None
                     gradient_checkpointing: bool = False,  # keep one hidden state per layer, recompute the rest
                     target_len: int = 0,  # target tokens (encoder-decoder only)
