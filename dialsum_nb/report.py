@@ -1544,6 +1544,7 @@ def section_scores(exp: Experiment, analyses: dict) -> list:
 def section_summary(exp: Experiment, analyses: dict) -> list:
     return ['\n'.join('- ' + line for line in summary_lines(exp, analyses)) or 'No run to summarise.']
 
+# %% ../nbs/12_report.ipynb #473ddaed
 def section_analysis(exp: Experiment, analyses: dict) -> list:
     if not analyses: return ['No training logs to analyse.']
     gaps = [f"{label}: the log has gaps between {a['loss']['gaps']}" for label, a in analyses.items()
