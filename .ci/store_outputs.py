@@ -9,7 +9,7 @@ are small (text under 6,000 characters, images under 150 kB), and they name no t
 timings, random temp paths and warnings are thereby left out by measurement, not by a list. Every other
 cell's outputs are cleared. Prints, per notebook, how many cells kept outputs.
 """
-import json, os, subprocess, sys, tempfile
+import json, os, subprocess, sys, tempfile, uuid
 from pathlib import Path
 
 RUNNER = r'''
@@ -29,8 +29,7 @@ def skipped(cell):
     return bool(SKIP & flags.keys()) or flags.get('eval:', [''])[0].lower() == 'false'
 shell = CaptureShell(fn)
 with working_directory(fn.parent): shell.run_all(nb, exc_stop=False, preproc=skipped)
-outputs = {c.get('id') or str(i): [dict(o) for o in c.get('outputs', [])]
-           for i, c in enumerate(nb.cells) if c.cell_type == 'code'}
+outputs = {c.id: [dict(o) for o in c.get('outputs', [])] for c in nb.cells if c.cell_type == 'code'}
 Path(out).write_text(json.dumps(outputs, default=str))
 '''
 
@@ -59,18 +58,25 @@ def keepable(first: list, second: list, forbidden: list[str]) -> bool:
         if len(text) > 6000 or images > 150_000 or any(path in text for path in forbidden): return False
     return True
 
+def give_ids(notebook: Path):
+    "Give every cell of `notebook` an id (nbformat 4.5), so outputs find their cell whatever nbdev skips."
+    nb = json.loads(notebook.read_text(encoding='utf-8'))
+    missing = [cell for cell in nb['cells'] if not cell.get('id')]
+    for cell in missing: cell['id'] = uuid.uuid4().hex[:8]
+    if missing: notebook.write_text(json.dumps(nb, indent=1, ensure_ascii=False) + '\n', encoding='utf-8')
+
 def store_outputs(notebook: Path) -> tuple[int, int]:
     "(cells that kept outputs, code cells) after storing `notebook`'s deterministic outputs in place."
+    give_ids(notebook)
     with tempfile.TemporaryDirectory() as a, tempfile.TemporaryDirectory() as b:
         runs = [run_once(notebook, Path(a)), run_once(notebook, Path(b))]
         forbidden = [a, b, str(Path.cwd()), tempfile.gettempdir() + '/tmp']
     nb = json.loads(notebook.read_text(encoding='utf-8'))
     kept = code = 0
-    for i, cell in enumerate(nb['cells']):
+    for cell in nb['cells']:
         if cell['cell_type'] != 'code': continue
         code += 1
-        key = cell.get('id') or str(i)
-        first, second = (run.get(key, []) for run in runs)
+        first, second = (run.get(cell['id'], []) for run in runs)
         cell['outputs'] = [_clean(o) for o in first] if keepable(first, second, forbidden) else []
         cell['execution_count'] = None
         kept += bool(cell['outputs'])
