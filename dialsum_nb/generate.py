@@ -102,7 +102,12 @@ def _trim(ids: list[int], stop: set, pad_id) -> list[int]:
     return out
 
 # %% ../nbs/07_generate.ipynb #bf58ac59
-def _mean_logprobs(model, out, gen_ids: torch.Tensor, stop: set, pad_id) -> list[float]:
+def _mean_logprobs(model,  # the model that generated (it computes the transition scores)
+                   out,  # `generate`'s output with `scores` (and `beam_indices` under beam search)
+                   gen_ids: torch.Tensor,  # (batch, new tokens): the tokens after the prompt or decoder start
+                   stop: set,  # eos ids: a sequence's mean stops after its first
+                   pad_id,  # padding after the end, never counted
+                  ) -> list[float]:
     """Mean log-probability of each generated sequence's tokens (`gen_ids`), up to and including its first eos.
     Beam search: `compute_transition_scores` follows `beam_indices`, whose length is that of the returned sequences
     (not of `scores`, which has one entry per search step), so its columns are exactly `gen_ids`'."""

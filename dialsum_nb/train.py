@@ -721,7 +721,12 @@ def _resized_embeddings(model, source: str) -> Optional[int]:
     return rows if rows != original else None
 
 # %% ../nbs/06_train.ipynb #80a7c3d2
-def save_final(model, tokenizer, folder, cfg: Config, card: Optional[dict] = None) -> Path:
+def save_final(model,  # the trained model: full weights, or a PEFT model whose adapter is saved
+               tokenizer,  # saved beside it, with the tags it gained
+               folder,  # the `final/` folder (written to a temporary sibling, then renamed)
+               cfg: Config,  # the effective config: generation settings, base model id, model card facts
+               card: Optional[dict] = None,  # extra model card facts (scores, data) from the runner
+              ) -> Path:
     "Save `model` (full weights or its LoRA adapter), tokenizer, generation config and model card to `folder`."
     folder = Path(folder); folder.parent.mkdir(parents=True, exist_ok=True)
     tmp = folder.with_name(f'.{folder.name}.tmp')
