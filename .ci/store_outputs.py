@@ -42,9 +42,10 @@ def run_once(notebook: Path, workdir: Path) -> dict:
     return json.loads(out.read_text())
 
 def _clean(output: dict) -> dict:
+    "`output` as nbformat stores it, without execution counts or metadata (streams have no metadata field)."
     output = {k: v for k, v in output.items() if k not in ('execution_count', 'metadata')}
     if output['output_type'] == 'execute_result': output['execution_count'] = None
-    output['metadata'] = {}
+    if output['output_type'] in ('execute_result', 'display_data'): output['metadata'] = {}
     return output
 
 def keepable(first: list, second: list, forbidden: list[str]) -> bool:
@@ -80,6 +81,8 @@ def store_outputs(notebook: Path) -> tuple[int, int]:
         cell['outputs'] = [_clean(o) for o in first] if keepable(first, second, forbidden) else []
         cell['execution_count'] = None
         kept += bool(cell['outputs'])
+    import nbformat
+    nbformat.validate(nbformat.from_dict(nb))  # what Jupyter will check when it opens the notebook
     notebook.write_text(json.dumps(nb, indent=1, ensure_ascii=False) + '\n', encoding='utf-8')
     return kept, code
 
