@@ -2,9 +2,10 @@
 
 Usage: python .ci/same_results.py EXPERIMENT_A EXPERIMENT_B
 
-Compared exactly: every `predictions_*.csv` (each model, fold and ensemble), `submission.csv`, and the scores
-in every `scores.json` and `ensemble/results.csv` / `tta/results.csv` (timings and paths are left out: they
-differ between any two runs). Prints what differs; exit 1 if anything does, or if nothing was compared.
+Compared exactly: every `predictions_*.csv` (each model and fold), every ensemble's and TTA's predictions and
+`results.csv` (`ensemble/*.csv`, `tta/*.csv`), `submission.csv`, and the scores in every `scores.json` (timings
+and paths are left out: they differ between any two runs). Run both with the same thread count
+(`OMP_NUM_THREADS`): a different one changes float32 sums, and so the log-probabilities in the 7th digit. Prints what differs; exit 1 if anything does, or if nothing was compared.
 """
 import json, sys
 from pathlib import Path
@@ -21,7 +22,7 @@ def _scores(obj):
 
 def compare(a: Path, b: Path) -> tuple[int, list[str]]:
     "(files compared, differences) between experiment folders `a` and `b`."
-    patterns = ['**/predictions_*.csv', 'submission.csv', '**/scores.json', 'ensemble/results.csv', 'tta/results.csv']
+    patterns = ['**/predictions_*.csv', 'submission.csv', '**/scores.json', 'ensemble/*.csv', 'tta/*.csv']
     files = sorted({p.relative_to(a) for pattern in patterns for p in a.glob(pattern)}
                    | {p.relative_to(b) for pattern in patterns for p in b.glob(pattern)})
     differences = []
