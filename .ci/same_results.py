@@ -5,7 +5,8 @@ Usage: python .ci/same_results.py EXPERIMENT_A EXPERIMENT_B
 Compared exactly: every `predictions_*.csv` (each model and fold), every ensemble's and TTA's predictions and
 `results.csv` (`ensemble/*.csv`, `tta/*.csv`), `submission.csv`, and the scores in every `scores.json` (timings
 and paths are left out: they differ between any two runs). Run both with the same thread count
-(`OMP_NUM_THREADS`): a different one changes float32 sums, and so the log-probabilities in the 7th digit. Prints what differs; exit 1 if anything does, or if nothing was compared.
+(`OMP_NUM_THREADS`): a different one changes float32 sums, and so the log-probabilities in the 7th digit.
+Prints what differs; exit 1 if anything does, or if nothing was compared.
 """
 import json, sys
 from pathlib import Path
