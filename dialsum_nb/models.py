@@ -15,8 +15,8 @@ from .data import PII_TAGS
 
 # %% auto #0
 __all__ = ['SPEAKER_TAGS', 'TAG_TOKENS', 'CHAT_STYLES', 'TINY_DIMS', 'TINY_MARKER', 'train_tiny_tokenizer', 'tiny_model_config',
-           'build_tiny_checkpoint', 'tiny_info', 'model_source', 'load_tokenizer', 'build_prompt', 'prompt_bos',
-           'encode_prompt', 'lora_targets', 'qlora_quantization_kwargs', 'load_model', 'count_parameters']
+           'build_tiny_checkpoint', 'tiny_info', 'model_source', 'load_tokenizer', 'adds_tags', 'build_prompt',
+           'prompt_bos', 'encode_prompt', 'lora_targets', 'qlora_quantization_kwargs', 'load_model', 'count_parameters']
 
 # %% ../nbs/05_models.ipynb #7f0ce445
 SPEAKER_TAGS = [f'#Person{i}#' for i in range(1, 8)]
@@ -139,6 +139,11 @@ def load_tokenizer(source: str, spec: ModelSpec, add_tags: bool = True):
     if tok.pad_token is None: tok.pad_token = tok.eos_token
     tok.padding_side = 'right'
     return tok
+
+# %% ../nbs/05_models.ipynb #60c5dcd7
+def adds_tags(cfg: Config) -> bool:
+    "Whether a model run adds the speaker and PII tags to the tokenizer: seq2seq models, and full fine-tuning."
+    return cfg.model.family == 'seq2seq' or cfg.lora.method == 'full'
 
 # %% ../nbs/05_models.ipynb #a16927ad
 def build_prompt(spec: ModelSpec, tokenizer, dialogue: str) -> str:

@@ -211,7 +211,7 @@ class RunContext:
 # %% ../nbs/11a_runner.ipynb #09159729
 def train_part(ctx: RunContext, part: TrainingPart, source: str, generator=None):
     "Train one part from `source`; returns `(model, tokenizer, TrainResult)` with the best checkpoint's weights."
-    from dialsum_nb.models import load_tokenizer, load_model
+    from dialsum_nb.models import adds_tags, load_tokenizer, load_model
     from dialsum_nb.precision import guard_trainable_params
     from dialsum_nb.train import train_model
     cfg = ctx.cfg
@@ -221,7 +221,7 @@ def train_part(ctx: RunContext, part: TrainingPart, source: str, generator=None)
         held = np.concatenate([part.selection_idx, part.oof_idx if part.oof_idx is not None else []]).astype(int)
         fit = augment_fold(ctx.train_df, part.fit_idx, held, cfg.augment, seed=cfg.seed + (part.fold or 0),
                            generator=generator)
-    tok = load_tokenizer(source, cfg.model, add_tags=cfg.model.family == 'seq2seq' or cfg.lora.method == 'full')
+    tok = load_tokenizer(source, cfg.model, add_tags=adds_tags(cfg))
     net = load_model(source, cfg, tok, load_dtype=ctx.plan.load_torch_dtype, device=_device())
     for line in guard_trainable_params(net, ctx.plan): ctx.log(f"[{ctx.model}] {line}")
     names = wandb_names(ctx.exp_dir, ctx.model, cfg, part.fold)

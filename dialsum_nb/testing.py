@@ -12,7 +12,7 @@ from typing import Callable, Optional, Sequence
 import numpy as np, pandas as pd, yaml
 from fastcore.basics import patch
 from .config import load_config, package_dir
-from .models import build_tiny_checkpoint, load_model, load_tokenizer
+from .models import adds_tags, build_tiny_checkpoint, load_model, load_tokenizer
 
 # %% auto #0
 __all__ = ['BF16_TRACEBACK', 'FAULT_KINDS', 'TRANSPORT_FAULTS', 'TRAIN_SCRIPT', 'sample_texts', 'tiny', 'fake_steps',
@@ -31,13 +31,13 @@ def tiny(model_name: str,  # a configured model: `configs/models/<model_name>.ya
          folder,  # the stand-in is written to `folder/tiny/<model_name>`
          texts: Sequence[str] | None = None,  # what its tokenizer learns from (default: `sample_texts()`)
          overrides: dict | None = None,  # dotted config keys, as `load_config` takes them
-         add_tags: bool | None = None,  # add `#Person1#`-style tags as tokens (default: the runner's rule)
+         add_tags: bool | None = None,  # add `#Person1#`-style tags as tokens (default: `models.adds_tags`)
         ) -> tuple:
     "(config, tokenizer, fresh-model factory) of `model_name`'s tiny random-init stand-in."
     cfg = load_config(model_name, overrides=overrides or {}).config
     built = build_tiny_checkpoint(cfg.model, sample_texts() if texts is None else texts,
                                   Path(folder)/'tiny'/model_name)
-    if add_tags is None: add_tags = cfg.model.family == 'seq2seq' or cfg.lora.method == 'full'
+    if add_tags is None: add_tags = adds_tags(cfg)
     tok = load_tokenizer(str(built), cfg.model, add_tags=add_tags)
     return cfg, tok, (lambda: load_model(str(built), cfg, tok))
 
