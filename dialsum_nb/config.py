@@ -17,7 +17,7 @@ __all__ = ['DICT_LEAVES', 'SWEEP_KEYS', 'ALIASES', 'FOREIGN_ALIASES', 'ALIAS_VAL
            'EnsembleConfig', 'LLMApiConfig', 'HardwareConfig', 'TrackingConfig', 'MetricConfig', 'ExportConfig',
            'Config', 'flatten', 'unflatten', 'check_sweep', 'sweep_grid', 'schema_keys', 'ConfigInputError',
            'ConfigKeyError', 'canonical_key', 'package_dir', 'find_config_dir', 'read_yaml', 'available_models',
-           'resolve_model_names', 'Overrides', 'read_mapping', 'normalize_overrides', 'parse_overrides',
+           'resolve_model_names', 'Overrides', 'read_mapping', 'normalize_overrides', 'as_given', 'parse_overrides',
            'resolve_model_overrides', 'EffectiveConfig', 'load_config']
 
 # %% ../nbs/00_config.ipynb #61ae8b2b
@@ -598,6 +598,16 @@ def normalize_overrides(overrides: Mapping | str | None, name: str = 'overrides'
         nested = isinstance(v, dict) and k in Config.model_fields and not str(k).endswith(DICT_LEAVES)
         items += flatten(v, f'{k}.').items() if nested else [(k, v)]
     return _normalize_items(items, name, getattr(overrides, 'aliases', None))
+
+# %% ../nbs/00_config.ipynb #46fb339f
+def as_given(overrides: dict) -> dict:
+    "Overrides keyed as the user gave them (an HF / PEFT alias stays an alias), so the model's kernel records it so."
+    def given_name(key):
+        note = (getattr(overrides, 'aliases', None) or {}).get(key)  # `_resolve_key`'s '<whose> name <alias>'
+        name = note.rsplit(' ', 1)[-1] if note else key
+        # an alias whose value was converted (`adapter: lora` -> lora.method) goes as its key: the value is ours now
+        return key if name in ALIAS_VALUES else name
+    return {given_name(key): value for key, value in overrides.items()}
 
 # %% ../nbs/00_config.ipynb #56fce661
 def parse_overrides(args, name: str = 'command line') -> Overrides:

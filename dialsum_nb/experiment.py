@@ -8,7 +8,8 @@ import json, os, sys, re, time, atexit, socket, difflib, traceback, warnings, da
 from pathlib import Path
 from typing import Optional
 import numpy as np, pandas as pd
-from .config import load_config, resolve_model_names, normalize_overrides, Config, read_mapping
+from .config import (load_config, resolve_model_names, normalize_overrides, Config, read_mapping,
+                               as_given)
 from .data import write_json_atomic
 
 # %% auto #0
@@ -16,7 +17,7 @@ __all__ = ['PIPELINE_PARAMETERS', 'MODEL_RUN_NOTEBOOK', 'KERNEL_ARGUMENTS', 'say
            'run_label', 'find_experiment', 'experiment_dir', 'ExperimentInUse', 'ExperimentLock', 'ExperimentStatus',
            'record_failure', 'score_predictions', 'model_config', 'parameter_hint', 'check_pipeline_parameters',
            'repo_root', 'user_overrides', 'resolve_overrides_by_model', 'ExperimentRun', 'prepare_experiment',
-           'as_given', 'keep_executed_notebook', 'launch_model', 'run_one_model', 'run_models', 'run_llm_api_model',
+           'keep_executed_notebook', 'launch_model', 'run_one_model', 'run_models', 'run_llm_api_model',
            'NoSubmissionError', 'tta_results', 'single_model_scores', 'complete_submission', 'write_best_submission',
            'fallback_report_html', 'build_report_recorded', 'log_ensembles_to_wandb', 'finish_experiment']
 
@@ -36,12 +37,7 @@ def quiet_notebook_noise() -> None:
     warnings.filterwarnings('ignore', message='IProgress not found')
 
 # %% ../nbs/11_experiment.ipynb #876f8d0f
-try: from dialsum_nb.data import write_text_atomic  # the project's one text writer
-except ImportError:  # a data module from before that writer: the same thing on data's temp-file path
-    def write_text_atomic(path, text: str) -> Path:
-        "Write `text` (UTF-8) to `path` atomically: a temp file next to it, then `os.replace`."
-        from dialsum_nb.data import _write_atomic
-        return _write_atomic(path, lambda f: f.write(text))
+from .data import write_text_atomic  # the project's one text writer
 
 # %% ../nbs/11_experiment.ipynb #7c057449
 def read_json(path, default=None):
@@ -403,17 +399,6 @@ def prepare_experiment(models='all',  # 'all', or model names (a list, or one co
 # %% ../nbs/11_experiment.ipynb #9d872e55
 MODEL_RUN_NOTEBOOK = 'nbs/model_run.ipynb'
 KERNEL_ARGUMENTS = ['--IPKernelApp.log_level=ERROR']  # no "running over TCP without encryption" line per model
-
-# %% ../nbs/11_experiment.ipynb #46fb339f
-def as_given(overrides: dict) -> dict:
-    "Overrides keyed as the user gave them (an HF / PEFT alias stays an alias), so the model's kernel records it so."
-    from dialsum_nb.config import ALIAS_VALUES
-    def given_name(key):
-        note = (getattr(overrides, 'aliases', None) or {}).get(key)  # e.g. 'HF name num_train_epochs'
-        name = note.rsplit(' ', 1)[-1] if note else key
-        # an alias whose value was converted (`adapter: lora` -> lora.method) goes as its key: the value is ours now
-        return key if name in ALIAS_VALUES else name
-    return {given_name(key): value for key, value in overrides.items()}
 
 # %% ../nbs/11_experiment.ipynb #abd98fe3
 def keep_executed_notebook(tmp: Path, out: Path) -> Optional[str]:
