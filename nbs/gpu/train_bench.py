@@ -571,6 +571,20 @@ def kobart_baseline():
     finish_row(row, KPARAMS, args.baseline_batch)
 
 
+def timed_run_overrides(batch_size: int) -> dict:
+    "What both of our timed runs set: WARMUP + STEPS optimizer steps, no evaluation, saving, tracking or logging."
+    return {
+        "train.batch_size": batch_size,
+        "train.max_steps": WARMUP + STEPS,
+        "train.gradient_accumulation_steps": 1,
+        "train.eval_strategy": "no",
+        "train.save_strategy": "no",
+        "tracking.wandb": False,
+        "train.group_by_length": True,
+        "train.logging_steps": 10**6,
+    }
+
+
 def kobart_ours(bs):
     reset()
     hw = detect_hardware()
@@ -579,16 +593,9 @@ def kobart_ours(bs):
         "kobart",
         scale="full",
         overrides={
-            "train.batch_size": bs,
-            "train.max_steps": WARMUP + STEPS,
-            "train.gradient_accumulation_steps": 1,
-            "train.eval_strategy": "no",
-            "train.save_strategy": "no",
-            "tracking.wandb": False,
-            "train.group_by_length": True,
+            **timed_run_overrides(bs),
             "train.max_source_length": MAX_SRC,
             "train.max_target_length": MAX_TGT,
-            "train.logging_steps": 10**6,
         },
     ).config
     model = build_kobart().to(plan.load_torch_dtype).to(DEV)
@@ -715,16 +722,9 @@ else:
             overrides={
                 "model.prompt_template": "'{dialogue}'",  # quoted: overrides are read as YAML
                 "model.use_chat_template": False,
-                "train.batch_size": bs,
-                "train.max_steps": WARMUP + STEPS,
-                "train.gradient_accumulation_steps": 1,
-                "train.eval_strategy": "no",
-                "train.save_strategy": "no",
-                "tracking.wandb": False,
-                "train.group_by_length": True,
+                **timed_run_overrides(bs),
                 "train.max_source_length": LLAMA_SEQ,
                 "train.gradient_checkpointing": False,
-                "train.logging_steps": 10**6,
                 "lora.r": 16,
                 "lora.alpha": 32,
                 "lora.dropout": 0.05,
